@@ -1,0 +1,1 @@
+"""ESRGAN: Enhanced Super-Resolution GAN, inference, evaluation and training."""

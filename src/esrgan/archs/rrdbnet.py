@@ -1,0 +1,118 @@
+"""RRDBNet, the ESRGAN generator (paper Sec. 3.1, Fig. 3 and 4).
+
+Parameter names follow the BasicSR/Real-ESRGAN layout (`conv_first`, `body.N.rdb1.conv1`, `conv_body`,
+`conv_up1`, `conv_hr`, `conv_last`); that is this package's canonical layout and the other published
+layouts are converted to it in `esrgan.weights.layouts`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+RESIDUAL_SCALE = 0.2
+"""β in the paper: each residual is multiplied by it before being added back, for stability."""
+
+INIT_SCALE = 0.1
+"""The paper's "smaller initialisation": Kaiming-normal weights scaled down by this factor."""
+
+
+def scaled_kaiming_init(module: nn.Module, scale: float = INIT_SCALE) -> None:
+    """Kaiming-normal init multiplied by `scale`, zero bias (paper Sec. 3.1, "smaller initialization")."""
+    for conv in module.modules():
+        if isinstance(conv, nn.Conv2d):
+            nn.init.kaiming_normal_(conv.weight)
+            conv.weight.data.mul_(scale)
+            if conv.bias is not None:
+                conv.bias.data.zero_()
+
+
+class ResidualDenseBlock(nn.Module):
+    """Five densely connected 3×3 convs; the fifth maps back to `num_feat` and is added with scale β."""
+
+    def __init__(self, num_feat: int = 64, num_grow_ch: int = 32) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(num_feat, num_grow_ch, 3, 1, 1)
+        self.conv2 = nn.Conv2d(num_feat + num_grow_ch, num_grow_ch, 3, 1, 1)
+        self.conv3 = nn.Conv2d(num_feat + 2 * num_grow_ch, num_grow_ch, 3, 1, 1)
+        self.conv4 = nn.Conv2d(num_feat + 3 * num_grow_ch, num_grow_ch, 3, 1, 1)
+        self.conv5 = nn.Conv2d(num_feat + 4 * num_grow_ch, num_feat, 3, 1, 1)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+        scaled_kaiming_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.lrelu(self.conv1(x))
+        x2 = self.lrelu(self.conv2(torch.cat((x, x1), 1)))
+        x3 = self.lrelu(self.conv3(torch.cat((x, x1, x2), 1)))
+        x4 = self.lrelu(self.conv4(torch.cat((x, x1, x2, x3), 1)))
+        x5 = self.conv5(torch.cat((x, x1, x2, x3, x4), 1))
+        return x5 * RESIDUAL_SCALE + x
+
+
+class RRDB(nn.Module):
+    """Residual-in-Residual Dense Block: three dense blocks inside one more scaled residual (Fig. 4)."""
+
+    def __init__(self, num_feat: int = 64, num_grow_ch: int = 32) -> None:
+        super().__init__()
+        self.rdb1 = ResidualDenseBlock(num_feat, num_grow_ch)
+        self.rdb2 = ResidualDenseBlock(num_feat, num_grow_ch)
+        self.rdb3 = ResidualDenseBlock(num_feat, num_grow_ch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.rdb3(self.rdb2(self.rdb1(x)))
+        return out * RESIDUAL_SCALE + x
+
+
+def upsampling_steps(scale: int) -> int:
+    """Number of nearest-×2 + conv steps. Scales 1 and 2 unshuffle the input first, then upsample ×4."""
+    return {1: 2, 2: 2, 4: 2, 8: 3}[scale]
+
+
+def unshuffle_factor(scale: int) -> int:
+    """Pixel-unshuffle factor applied to the input so that every scale can share the ×4 body (Real-ESRGAN)."""
+    return {1: 4, 2: 2, 4: 1, 8: 1}[scale]
+
+
+class RRDBNet(nn.Module):
+    """The ESRGAN generator: conv, RRDB trunk with a long skip, nearest+conv upsampling, two output convs.
+
+    Batch norm is absent on purpose (paper Sec. 3.1): it causes artefacts and hurts generalisation.
+    """
+
+    SUPPORTED_SCALES = (1, 2, 4, 8)
+
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_out_ch: int = 3,
+        scale: int = 4,
+        num_feat: int = 64,
+        num_block: int = 23,
+        num_grow_ch: int = 32,
+    ) -> None:
+        super().__init__()
+        if scale not in self.SUPPORTED_SCALES:
+            raise ValueError(f"RRDBNet supports scales {self.SUPPORTED_SCALES}, not {scale}")
+        self.scale = scale
+        self.num_in_ch = num_in_ch
+        self.num_out_ch = num_out_ch
+        self.unshuffle = unshuffle_factor(scale)
+        self.conv_first = nn.Conv2d(num_in_ch * self.unshuffle**2, num_feat, 3, 1, 1)
+        self.body = nn.Sequential(*(RRDB(num_feat, num_grow_ch) for _ in range(num_block)))
+        self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.upsamplers = upsampling_steps(scale)
+        for step in range(1, self.upsamplers + 1):
+            setattr(self, f"conv_up{step}", nn.Conv2d(num_feat, num_feat, 3, 1, 1))
+        self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
+        feat = self.conv_first(feat)
+        feat = feat + self.conv_body(self.body(feat))
+        for step in range(1, self.upsamplers + 1):
+            conv = getattr(self, f"conv_up{step}")
+            feat = self.lrelu(conv(F.interpolate(feat, scale_factor=2, mode="nearest")))
+        return self.conv_last(self.lrelu(self.conv_hr(feat)))
