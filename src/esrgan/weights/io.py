@@ -1,0 +1,79 @@
+"""Read and write weight files safely: `.pth` through the restricted unpickler, `.safetensors` as is.
+
+A `.pth` is a pickle, and a pickle can carry code. Every load here uses `weights_only=True`, so a file
+that needs anything beyond tensors and plain containers is refused and nothing in it is executed.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from esrgan.archs.spec import ModelSpec
+from esrgan.atomic import atomic_write
+from esrgan.errors import CheckpointError
+
+StateDict = dict[str, torch.Tensor]
+
+WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "generator", "netG")
+"""Keys under which training frameworks nest the generator's state dict; EMA weights are preferred."""
+
+
+def read_weights_file(path: Path) -> tuple[StateDict, dict[str, str]]:
+    """The state dict stored in `path`, unwrapped from training containers, and any string metadata."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
+    return _unwrap(_read_pickle(path), path), {}
+
+
+def _read_safetensors(path: Path) -> tuple[StateDict, dict[str, str]]:
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+            return {key: handle.get_tensor(key) for key in handle.keys()}, metadata
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: not a readable safetensors file (truncated or corrupt?): {error}") from None
+
+
+def _read_pickle(path: Path) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights_only" in str(error) or "global" in str(error).lower():
+            raise CheckpointError(
+                f"{path}: refused: the file holds Python objects beyond plain tensors (it could run code "
+                "when loaded), so it was not loaded. Convert it on a trusted machine or use a .safetensors file."
+            ) from None
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({error})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): {reason}") from None
+
+
+def _unwrap(content: object, path: Path) -> StateDict:
+    if isinstance(content, dict):
+        for key in WRAPPER_KEYS:
+            if isinstance(content.get(key), dict):
+                return _unwrap(content[key], path)
+        tensors = {key: value for key, value in content.items() if isinstance(value, torch.Tensor)}
+        if tensors and len(tensors) == len(content):
+            return tensors
+    raise CheckpointError(f"{path}: holds no state dict of tensors (looked under {', '.join(WRAPPER_KEYS)})")
+
+
+def save_checkpoint(path: Path, state_dict: StateDict, spec: ModelSpec, *, overwrite: bool = True) -> None:
+    """Write the canonical form: safetensors with the spec as metadata, or a BasicSR-style `.pth`."""
+    path = Path(path)
+    tensors = {key: value.detach().to("cpu").contiguous() for key, value in state_dict.items()}
+    if path.suffix == ".safetensors":
+        atomic_write(path, lambda temp: save_file(tensors, str(temp), metadata=spec.as_metadata()), overwrite=overwrite)
+    else:
+        atomic_write(path, lambda temp: torch.save({"params": tensors}, temp), overwrite=overwrite)

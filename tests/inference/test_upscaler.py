@@ -1,0 +1,88 @@
+"""The Upscaler returns what it was given: dtype, grey, alpha, PIL; outscale resizes to any factor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from esrgan.errors import ConfigError
+from esrgan.inference.precision import resolve_precision
+from esrgan.inference.upscaler import UpscaleOptions, Upscaler
+from tests.conftest import TINY, tiny_rrdbnet
+
+import torch
+
+
+@pytest.fixture(scope="module")
+def upscaler() -> Upscaler:
+    return Upscaler(tiny_rrdbnet(), TINY, UpscaleOptions(tile=0, precision="fp32"))
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [((10, 12, 3), np.uint8), ((10, 12, 4), np.uint8), ((10, 12), np.uint8), ((10, 12, 3), np.uint16),
+     ((10, 12, 2), np.uint8), ((10, 12, 3), np.float32)],
+)
+def test_shape_and_dtype_follow_the_input(upscaler: Upscaler, shape: tuple[int, ...], dtype: type) -> None:
+    if np.issubdtype(dtype, np.integer):
+        image = np.random.default_rng(0).integers(0, np.iinfo(dtype).max, shape).astype(dtype)
+    else:
+        image = np.random.default_rng(0).random(shape).astype(dtype)
+    result = upscaler.upscale(image)
+    assert result.shape == (40, 48, *shape[2:])
+    assert result.dtype == dtype
+
+
+def test_sixteen_bit_keeps_more_than_eight_bits(upscaler: Upscaler) -> None:
+    ramp = np.linspace(0, 65535, 16 * 16 * 3).reshape(16, 16, 3).astype(np.uint16)
+    assert (upscaler.upscale(ramp) % 257 != 0).any()
+
+
+def test_colour_result_does_not_depend_on_alpha(upscaler: Upscaler) -> None:
+    rgb = np.random.default_rng(2).integers(0, 255, (8, 8, 3)).astype(np.uint8)
+    alpha = np.random.default_rng(3).integers(0, 255, (8, 8, 1)).astype(np.uint8)
+    rgba = upscaler.upscale(np.concatenate([rgb, alpha], axis=2))
+    np.testing.assert_array_equal(rgba[..., :3], upscaler.upscale(rgb))
+
+
+def test_constant_alpha_stays_constant(upscaler: Upscaler) -> None:
+    rgba = np.full((8, 8, 4), 200, np.uint8)
+    rgba[..., 3] = 255
+    assert (upscaler.upscale(rgba)[..., 3] == 255).all()
+
+
+def test_pil_in_pil_out(upscaler: Upscaler) -> None:
+    result = upscaler.upscale(Image.new("RGBA", (12, 10), (10, 20, 30, 128)))
+    assert isinstance(result, Image.Image) and result.mode == "RGBA" and result.size == (48, 40)
+
+
+@pytest.mark.parametrize(("outscale", "size"), [(2.0, (20, 24)), (3.5, (35, 42)), (4.0, (40, 48)), (0.5, (5, 6))])
+def test_outscale_gives_any_final_size(upscaler: Upscaler, outscale: float, size: tuple[int, int]) -> None:
+    assert upscaler.upscale(np.zeros((10, 12, 3), np.uint8), outscale=outscale).shape[:2] == size
+
+
+def test_progress_callback_sees_every_tile() -> None:
+    calls: list[tuple[int, int]] = []
+    tiled = Upscaler(tiny_rrdbnet(), TINY, UpscaleOptions(tile=8, tile_pad=2, precision="fp32"))
+    tiled.upscale(np.zeros((20, 17, 3), np.uint8), on_tile=lambda done, total: calls.append((done, total)))
+    assert calls == [(i, 9) for i in range(1, 10)]
+
+
+def test_auto_tile_is_bounded_and_a_multiple_of_eight() -> None:
+    upscaler = Upscaler(tiny_rrdbnet(), TINY, UpscaleOptions(precision="fp32"))
+    assert 64 <= upscaler.tile <= 512 and upscaler.tile % 8 == 0
+
+
+def test_bad_options_are_named() -> None:
+    with pytest.raises(ConfigError, match="precision"):
+        resolve_precision("fp8", torch.device("cpu"))
+    with pytest.raises(ConfigError, match="tile"):
+        Upscaler(tiny_rrdbnet(), TINY, UpscaleOptions(tile=-1))
+
+
+def test_bf16_stays_close_to_fp32() -> None:
+    image = np.random.default_rng(4).integers(0, 255, (16, 16, 3)).astype(np.uint8)
+    fp32 = Upscaler(tiny_rrdbnet(), TINY, UpscaleOptions(tile=0, precision="fp32")).upscale(image)
+    bf16 = Upscaler(tiny_rrdbnet(), TINY, UpscaleOptions(tile=0, precision="bf16")).upscale(image)
+    assert np.abs(fp32.astype(int) - bf16).max() <= 8
