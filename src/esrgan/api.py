@@ -1,12 +1,17 @@
-"""The public entry points: load a generator by name or path, and upscale images with it."""
+"""The public entry points: load a generator by name or path, interpolate two, and upscale images."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from torch import nn
+
+from esrgan.archs.spec import ModelSpec, build_model
 from esrgan.errors import ModelNotFoundError
 from esrgan.inference.upscaler import UpscaleOptions, Upscaler
-from esrgan.weights.layouts import model_from_checkpoint
+from esrgan.interpolation import interpolate_specs, network_interpolate
+from esrgan.weights.io import StateDict
+from esrgan.weights.layouts import load_checkpoint
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors", ".param")
 
@@ -23,9 +28,34 @@ def resolve_weights(name_or_path: str | Path, progress: bool = True) -> Path:
     return resolve_model(str(name_or_path), progress=progress)
 
 
+def load_weights(name_or_path: str | Path, progress: bool = True) -> tuple[ModelSpec, StateDict]:
+    """Spec and canonical state dict of a zoo model, a checkpoint in any supported layout, or an NCNN model."""
+    weights = resolve_weights(name_or_path, progress)
+    if weights.suffix == ".param":
+        from esrgan.weights.ncnn import read_ncnn_rrdbnet
+
+        return read_ncnn_rrdbnet(weights)
+    return load_checkpoint(weights)
+
+
+def interpolate_weights(a: str | Path, b: str | Path, alpha: float, progress: bool = True) -> tuple[ModelSpec, StateDict]:
+    """Network interpolation (paper eq. 4) of two checkpoints of the same architecture, any layouts mixed."""
+    spec_a, state_a = load_weights(a, progress)
+    spec_b, state_b = load_weights(b, progress)
+    return interpolate_specs(spec_a, spec_b), network_interpolate(state_a, state_b, alpha)
+
+
+def build_generator(spec: ModelSpec, state: StateDict) -> nn.Module:
+    model = build_model(spec)
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
 def load_model(
     name_or_path: str | Path = "realesrgan-x4plus",
     *,
+    blend_with: str | Path | None = None,
+    alpha: float = 0.8,
     tile: int | None = None,
     tile_pad: int | None = None,
     precision: str = "auto",
@@ -34,18 +64,13 @@ def load_model(
 ) -> Upscaler:
     """An `Upscaler` for a zoo model name (see `esrgan models`) or a checkpoint / NCNN `.param` path.
 
-    The architecture and its hyper-parameters are detected from the weights; nothing needs naming.
+    The architecture and its hyper-parameters are detected from the weights; nothing needs naming. With
+    `blend_with`, the network is (1 − alpha)·model + alpha·blend_with, built in memory.
     """
-    weights = resolve_weights(name_or_path, progress)
-    if weights.suffix == ".param":
-        from esrgan.weights.ncnn import read_ncnn_rrdbnet
-        from esrgan.archs.spec import build_model
-
-        spec, state = read_ncnn_rrdbnet(weights)
-        model = build_model(spec)
-        model.load_state_dict(state, strict=True)
+    if blend_with is None:
+        spec, state = load_weights(name_or_path, progress)
     else:
-        model, spec = model_from_checkpoint(weights)
+        spec, state = interpolate_weights(name_or_path, blend_with, alpha, progress)
     defaults = UpscaleOptions()
     options = UpscaleOptions(tile, defaults.tile_pad if tile_pad is None else tile_pad, precision, device)
-    return Upscaler(model, spec, options)
+    return Upscaler(build_generator(spec, state), spec, options)
