@@ -23,7 +23,7 @@ def resolve_weights(name_or_path: str | Path, progress: bool = True) -> Path:
         return path
     if path.suffix in CHECKPOINT_SUFFIXES or path.parent != Path("."):
         raise ModelNotFoundError(f"weights file not found: {path}")
-    from esrgan.weights.zoo import resolve_model
+    from esrgan.weights.resolve import resolve_model
 
     return resolve_model(str(name_or_path), progress=progress)
 
