@@ -22,6 +22,10 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, overwrite: bool =
     os.close(handle)
     temp = Path(temp_name)
     try:
+        # mkstemp makes the file private (0600); give it the permissions an ordinary open() would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)
         write(temp)
         if not overwrite and path.exists():
             raise FileExistsError(path)

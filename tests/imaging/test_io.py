@@ -86,3 +86,14 @@ def test_formats_that_cannot_hold_the_data_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ImageWriteError, match="alpha"):
         write_image(tmp_path / "alpha.jpg", np.zeros((2, 2, 4), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        write_image(tmp_path / "shared.png", np.zeros((2, 2, 3), np.uint8))
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "shared.png").stat().st_mode & 0o777 == 0o644
