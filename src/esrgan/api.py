@@ -38,7 +38,9 @@ def load_weights(name_or_path: str | Path, progress: bool = True) -> tuple[Model
     return load_checkpoint(weights)
 
 
-def interpolate_weights(a: str | Path, b: str | Path, alpha: float, progress: bool = True) -> tuple[ModelSpec, StateDict]:
+def interpolate_weights(
+    a: str | Path, b: str | Path, alpha: float, progress: bool = True
+) -> tuple[ModelSpec, StateDict]:
     """Network interpolation (paper eq. 4) of two checkpoints of the same architecture, any layouts mixed."""
     spec_a, state_a = load_weights(a, progress)
     spec_b, state_b = load_weights(b, progress)
@@ -60,6 +62,8 @@ def load_model(
     tile_pad: int | None = None,
     precision: str = "auto",
     device: str = "auto",
+    backend: str = "auto",
+    batch: int | None = None,
     progress: bool = True,
 ) -> Upscaler:
     """An `Upscaler` for a zoo model name (see `esrgan models`) or a checkpoint / NCNN `.param` path.
@@ -72,5 +76,7 @@ def load_model(
     else:
         spec, state = interpolate_weights(name_or_path, blend_with, alpha, progress)
     defaults = UpscaleOptions()
-    options = UpscaleOptions(tile, defaults.tile_pad if tile_pad is None else tile_pad, precision, device)
+    options = UpscaleOptions(
+        tile, defaults.tile_pad if tile_pad is None else tile_pad, precision, device, backend, batch
+    )
     return Upscaler(build_generator(spec, state), spec, options)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from esrgan.archs import RRDB, RRDBNet, ResidualDenseBlock, SRResNet
+from esrgan.archs import RRDB, ResidualDenseBlock, RRDBNet, SRResNet
 from esrgan.archs.rrdbnet import RESIDUAL_SCALE
 
 

@@ -6,8 +6,8 @@ import torch
 from safetensors.torch import save_file
 
 from esrgan.archs.vgg import VGG19, VGG19_LAYER_NAMES, VGGFeatureExtractor, load_vgg19_state_dict
-from esrgan.weights.vgg import load_vgg19_weights
 from esrgan.errors import CheckpointError
+from esrgan.weights.vgg import load_vgg19_weights
 
 # torchvision's `vgg19().features` conv positions, written out independently of the implementation.
 TORCHVISION_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)

@@ -23,7 +23,8 @@ batches in [0, 1] on any device (in float64), for validation during training.
 from __future__ import annotations
 
 import math
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch

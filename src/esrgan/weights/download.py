@@ -13,6 +13,7 @@ import http.client
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
@@ -51,7 +52,8 @@ def download_first(
     failures: list[str] = []
     for url in urls:
         try:
-            atomic_write(destination, lambda temp: _fetch(url, temp, destination.name, sha256, size, progress, timeout))
+            atomic_write(destination, partial(_fetch, url, label=destination.name, sha256=sha256, size=size,
+                                              progress=progress, timeout=timeout))
             return destination
         except _Failure as failure:
             failures.append(f"{url}: {failure}")
