@@ -1,0 +1,371 @@
+"""Training configuration: YAML in, typed and validated dataclasses out, once, at the edge.
+
+A config file mirrors these dataclasses section by section (`generator:`, `data:`, `loss:`, ...). Every key
+is checked: an unknown key is refused with the allowed ones (and the closest match), a wrong type or an
+out-of-range value is refused naming the key. Past `load_config` the code only sees `TrainConfig`.
+
+Relative paths are taken from the current folder and stored absolute in the resolved config, which every
+run writes to `<output_dir>/<name>/config.yaml`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from esrgan.errors import ConfigError
+
+Stage = Literal["psnr", "gan"]
+Precision = Literal["fp32", "bf16", "fp16"]
+Device = Literal["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """The generator G; `pretrained` initialises it (stage 2 starts from the stage-1 weights)."""
+
+    arch: Literal["rrdbnet", "srresnet"] = "rrdbnet"
+    num_feat: int = 64
+    num_block: int = 23
+    num_grow_ch: int = 32
+    pretrained: Path | None = None
+    """Weights in any layout `esrgan.weights.layouts.load_checkpoint` reads (ours, BasicSR, the authors')."""
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """The VGG-style discriminator C(x) of the GAN stage; its input is the HR patch."""
+
+    num_feat: int = 64
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train_hr: Path = Path("datasets/DIV2K/DIV2K_train_HR")
+    train_lr: Path | None = None
+    """LR images with the same file stems as `train_hr`; None makes them with MATLAB bicubic on the fly."""
+    scale: int = 4
+    patch_size: int = 128
+    """Side of the HR crop; the LR crop is patch_size / scale."""
+    batch_size: int = 16
+    """Global batch: split evenly over the processes of a distributed run."""
+    flip: bool = True
+    rotate: bool = True
+    workers: int = 4
+    """DataLoader worker processes per training process (0 reads in the training process)."""
+    cache_images: bool = False
+    """Keep decoded images (and their bicubic LR) in memory, per worker: for small data sets that fit."""
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of the losses. PSNR stage: `pixel_weight`·L_1 only. GAN stage: eq. (3),
+    L_G = perceptual_weight·L_percep + adversarial_weight·L_G^Ra (λ) + pixel_weight·L_1 (η)."""
+
+    pixel_weight: float = 1.0
+    perceptual_weight: float = 1.0
+    perceptual_layers: dict[str, float] = field(default_factory=lambda: {"conv5_4": 1.0})
+    perceptual_criterion: Literal["l1", "mse"] = "l1"
+    vgg_weights: str = "random"
+    """Path to torchvision's `vgg19-dcbb9e9d.pth` (or a MINC-tuned VGG19 in the same layout), or `random`
+    (an untrained VGG19: for tests and offline demos only, it is not the paper's perceptual loss)."""
+    adversarial_weight: float = 5e-3
+    average_gan_terms: bool = False
+    """Halve L_D^Ra and L_G^Ra as the authors' code and BasicSR do; the paper sums the two terms."""
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam for G (and D), learning rates multiplied by `gamma` at each milestone (MultiStepLR)."""
+
+    lr_g: float = 2e-4
+    lr_d: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    milestones: tuple[int, ...] = (200_000, 400_000, 600_000, 800_000)
+    gamma: float = 0.5
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    iterations: int = 1_000_000
+    max_minutes: float | None = None
+    """Wall-clock budget: when spent, save a checkpoint and stop as if `iterations` were reached."""
+    ema_decay: float = 0.0
+    """Exponential moving average of G's weights (0 turns it off); validation and `net_g` use the EMA."""
+    discriminator_warmup: int = 0
+    """GAN stage: first iterations that train only C, so that G's first adversarial gradients come from a
+    discriminator that already tells its output from HR, not from a random one (BasicSR's net_d_init_iters)."""
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    folder: Path | None = None
+    """HR images; their LR inputs are made with MATLAB bicubic. None: no validation."""
+    every: int = 5000
+    save_images: int = 3
+    """How many of the SR images to save at each validation."""
+    niqe: bool = False
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    every: int = 5000
+    keep_last: int = 3
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    every: int = 100
+    tensorboard: bool = True
+    """Scalars and images for TensorBoard when the `tensorboard` package is installed; the text log always."""
+    progress_bar: bool = True
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str = "esrgan"
+    output_dir: Path = Path("runs")
+    stage: Stage = "psnr"
+    seed: int = 0
+    device: Device = "auto"
+    precision: Precision = "fp32"
+    generator: GeneratorConfig = GeneratorConfig()
+    discriminator: DiscriminatorConfig = DiscriminatorConfig()
+    data: DataConfig = DataConfig()
+    loss: LossConfig = LossConfig()
+    optim: OptimConfig = OptimConfig()
+    training: TrainingConfig = TrainingConfig()
+    validation: ValidationConfig = ValidationConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @property
+    def run_dir(self) -> Path:
+        return self.output_dir / self.name
+
+
+PACKAGED_CONFIGS = "esrgan.training.configs"
+
+
+def packaged_config_names() -> list[str]:
+    """The configs shipped with the package, by name without `.yaml`."""
+    folder = resources.files(PACKAGED_CONFIGS)
+    return sorted(entry.name[: -len(".yaml")] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
+def load_config(source: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Read a YAML file, or a packaged config by name (`esrgan_x4_psnr`), apply `key.sub=value` overrides
+    (values in YAML syntax), and return the validated config."""
+    path = Path(source)
+    if path.is_file():
+        text, where = path.read_text(encoding="utf-8"), str(path)
+    elif str(source) in packaged_config_names():
+        text = resources.files(PACKAGED_CONFIGS).joinpath(f"{source}.yaml").read_text(encoding="utf-8")
+        where = f"{source}.yaml (packaged)"
+    else:
+        raise ConfigError(
+            f"config {source}: no such file, and not a packaged config ({', '.join(packaged_config_names())})"
+        )
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{where}: not valid YAML: {error}") from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: the top level must be a mapping of sections, got {type(raw).__name__}")
+    for override in overrides:
+        _apply_override(raw, override)
+    return config_from_dict(raw, where)
+
+
+def config_from_dict(raw: dict[str, Any], where: str = "config") -> TrainConfig:
+    """Typed, validated config from plain data (parsed YAML)."""
+    config = _absolute_paths(_parse_dataclass(TrainConfig, raw, where, ""))
+    _check_values(config, where)
+    return config
+
+
+def _absolute_paths(section: Any) -> Any:
+    """Defaults too: the resolved config must say where things were, whatever the current folder later is."""
+    changes = {}
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        if isinstance(value, Path):
+            changes[f.name] = Path(os.path.abspath(value.expanduser()))  # folds "..", keeps symlinks
+        elif dataclasses.is_dataclass(value):
+            changes[f.name] = _absolute_paths(value)
+    return dataclasses.replace(section, **changes)
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """Plain YAML-ready data, the inverse of `config_from_dict` (paths as strings, tuples as lists)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, (tuple, list)):
+            return [plain(item) for item in value]
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(config))
+
+
+def dump_config(config: TrainConfig) -> str:
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> None:
+    key, sep, text = override.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {override!r}: write it as section.key=value, e.g. training.iterations=1000")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"override {override!r}: the value is not valid YAML: {error}") from None
+    *parents, last = key.split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {override!r}: {part} is not a section")
+    node[last] = value
+
+
+# --- YAML → dataclasses ----------------------------------------------------------------------------------
+
+
+def _parse_dataclass(cls: type, raw: Any, source: str, prefix: str) -> Any:
+    name = prefix.rstrip(".") or "the top level"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: {name} must be a mapping of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    for key in raw:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"{source}: unknown key {prefix}{key!r}{hint}; allowed keys in {name}: {', '.join(allowed)}"
+            )
+    values = {key: _convert(value, hints[key], source, f"{prefix}{key}") for key, value in raw.items()}
+    return cls(**values)
+
+
+def _convert(value: Any, hint: Any, source: str, key: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _parse_dataclass(hint, value, source, f"{key}.")
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [arg for arg in args if arg is not type(None)]
+        return _convert(value, inner, source, key)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{source}: {key} = {value!r} is not allowed; choose one of {', '.join(map(str, args))}")
+        return value
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, str):
+        return value
+    if hint is Path and isinstance(value, str) and value:
+        return Path(value)
+    if origin is tuple and isinstance(value, (list, tuple)):
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(item, args[0], source, f"{key}[{i}]") for i, item in enumerate(value))
+        if len(value) == len(args):
+            return tuple(_convert(item, arg, source, f"{key}[{i}]") for i, (item, arg) in enumerate(zip(value, args)))
+    if origin is dict and isinstance(value, dict):
+        return {_convert(k, args[0], source, f"{key} key"): _convert(v, args[1], source, f"{key}.{k}")
+                for k, v in value.items()}
+    raise ConfigError(f"{source}: {key} must be {_describe(hint)}, got {value!r} ({type(value).__name__})")
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_describe(args[0])}s"
+        return f"a list of {len(args)} values ({', '.join(_describe(arg) for arg in args)})"
+    if origin is dict:
+        return f"a mapping of {_describe(args[0])} to {_describe(args[1])}"
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", Path: "a path",
+             type(None): "null"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+# --- values that the types alone do not rule out --------------------------------------------------------
+
+
+def _check_values(config: TrainConfig, source: str) -> None:
+    data, optim, loss = config.data, config.optim, config.loss
+    checks: list[tuple[bool, str]] = [
+        (config.name.strip() != "" and "/" not in config.name, "name must be a non-empty folder name without '/'"),
+        (data.scale in (2, 4, 8) if config.generator.arch == "rrdbnet" else data.scale in (2, 3, 4),
+         f"data.scale = {data.scale} is not supported by {config.generator.arch}"),
+        (data.patch_size > 0 and data.patch_size % data.scale == 0,
+         f"data.patch_size = {data.patch_size} must be a positive multiple of data.scale = {data.scale}"),
+        (data.batch_size > 0, "data.batch_size must be positive"),
+        (data.workers >= 0, "data.workers must be >= 0"),
+        (config.generator.num_feat > 0 and config.generator.num_block > 0 and config.generator.num_grow_ch > 0,
+         "generator.num_feat, num_block and num_grow_ch must be positive"),
+        (config.discriminator.num_feat > 0, "discriminator.num_feat must be positive"),
+        (optim.lr_g > 0 and optim.lr_d > 0, "optim.lr_g and optim.lr_d must be positive"),
+        (all(0 <= beta < 1 for beta in optim.betas), "optim.betas must lie in [0, 1)"),
+        (list(optim.milestones) == sorted(set(optim.milestones)) and all(m > 0 for m in optim.milestones),
+         "optim.milestones must be increasing positive iteration numbers"),
+        (0 < optim.gamma <= 1, "optim.gamma must lie in (0, 1]"),
+        (config.training.iterations > 0, "training.iterations must be positive"),
+        (config.training.max_minutes is None or config.training.max_minutes > 0,
+         "training.max_minutes must be positive"),
+        (0 <= config.training.ema_decay < 1, "training.ema_decay must lie in [0, 1) (0 turns EMA off)"),
+        (config.training.discriminator_warmup >= 0, "training.discriminator_warmup must be >= 0"),
+        (config.validation.every > 0 and config.validation.save_images >= 0,
+         "validation.every must be positive and validation.save_images >= 0"),
+        (config.checkpoint.every > 0 and config.checkpoint.keep_last > 0,
+         "checkpoint.every and checkpoint.keep_last must be positive"),
+        (config.logging.every > 0, "logging.every must be positive"),
+        (min(loss.pixel_weight, loss.perceptual_weight, loss.adversarial_weight) >= 0, "loss weights must be >= 0"),
+        (bool(loss.perceptual_layers),
+         "loss.perceptual_layers must name at least one VGG19 layer, e.g. {conv5_4: 1.0}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{source}: {message}")
+    if config.stage == "gan":
+        from esrgan.archs.discriminator import VGGStyleDiscriminator
+        from esrgan.archs.vgg import VGG19_LAYER_NAMES
+
+        if data.patch_size not in VGGStyleDiscriminator.SUPPORTED_INPUT_SIZES:
+            raise ConfigError(
+                f"{source}: data.patch_size = {data.patch_size}: the discriminator takes HR patches of "
+                f"{' or '.join(map(str, VGGStyleDiscriminator.SUPPORTED_INPUT_SIZES))} pixels"
+            )
+        unknown = [name for name in loss.perceptual_layers if name not in VGG19_LAYER_NAMES]
+        if unknown:
+            raise ConfigError(
+                f"{source}: loss.perceptual_layers: unknown VGG19 layer(s) {', '.join(unknown)}; "
+                f"choose among {', '.join(VGG19_LAYER_NAMES)}"
+            )
+        if loss.vgg_weights != "random" and not Path(loss.vgg_weights).expanduser().is_file():
+            raise ConfigError(
+                f"{source}: loss.vgg_weights = {loss.vgg_weights!r}: no such file; give torchvision's "
+                "vgg19-dcbb9e9d.pth (or `random` for an untrained VGG19, tests and offline demos only)"
+            )

@@ -1,0 +1,107 @@
+"""The config is validated once, at the edge: each mistake names the key and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from esrgan.errors import ConfigError
+from esrgan.training.config import (
+    config_from_dict,
+    config_to_dict,
+    dump_config,
+    load_config,
+    packaged_config_names,
+)
+
+
+def test_packaged_configs_hold_the_papers_settings(tmp_path: Path) -> None:
+    assert {"esrgan_x4_psnr", "esrgan_x4_gan", "srresnet_x4_psnr", "demo_psnr", "demo_gan"} <= set(
+        packaged_config_names()
+    )
+    psnr = load_config("esrgan_x4_psnr")
+    assert (psnr.stage, psnr.optim.lr_g, psnr.optim.betas, psnr.data.batch_size, psnr.data.patch_size) == (
+        "psnr", 2e-4, (0.9, 0.999), 16, 128)
+    assert psnr.optim.milestones == (200_000, 400_000, 600_000, 800_000) and psnr.optim.gamma == 0.5
+    assert psnr.data.flip and psnr.data.rotate and psnr.loss.pixel_weight == 1.0
+    vgg = tmp_path / "vgg19.pth"
+    vgg.touch()
+    gan = load_config("esrgan_x4_gan", [f"loss.vgg_weights={vgg}"])
+    assert (gan.loss.adversarial_weight, gan.loss.pixel_weight, gan.loss.perceptual_layers) == (
+        5e-3, 1e-2, {"conv5_4": 1.0})
+    assert gan.optim.lr_g == gan.optim.lr_d == 1e-4 and gan.optim.milestones == (50_000, 100_000, 200_000, 300_000)
+    assert gan.generator.pretrained is not None
+    srresnet = load_config("srresnet_x4_psnr")
+    assert (srresnet.generator.arch, srresnet.generator.num_block) == ("srresnet", 16)
+
+
+def test_the_paper_gan_config_asks_for_the_vgg_weights_file() -> None:
+    with pytest.raises(ConfigError, match="loss.vgg_weights.*vgg19-dcbb9e9d.pth"):
+        load_config("esrgan_x4_gan")
+
+
+def test_a_misspelt_key_is_named_with_the_allowed_keys_and_the_closest_one() -> None:
+    with pytest.raises(ConfigError) as error:
+        config_from_dict({"trainig": {"iterations": 5}})
+    message = str(error.value)
+    assert "'trainig'" in message and "did you mean 'training'" in message and "allowed keys" in message
+    with pytest.raises(ConfigError, match=r"unknown key data\.'patchsize'.*'patch_size'.*train_hr"):
+        config_from_dict({"data": {"patchsize": 64}})
+
+
+@pytest.mark.parametrize(
+    ("raw", "pattern"),
+    [
+        ({"training": {"iterations": "many"}}, r"training.iterations must be an integer, got 'many'"),
+        ({"training": {"iterations": 2.5}}, r"training.iterations must be an integer"),
+        ({"data": {"flip": "yes"}}, r"data.flip must be true or false"),
+        ({"optim": {"betas": [0.9]}}, r"optim.betas must be a list of 2 values"),
+        ({"optim": {"lr_g": "fast"}}, r"optim.lr_g must be a number"),
+        ({"stage": "gam"}, r"stage = 'gam' is not allowed; choose one of psnr, gan"),
+        ({"precision": "fp8"}, r"choose one of fp32, bf16, fp16"),
+        ({"data": 5}, r"data must be a mapping"),
+        ({"data": {"patch_size": 30}}, r"patch_size = 30 must be a positive multiple of data.scale = 4"),
+        ({"optim": {"milestones": [5, 3]}}, r"milestones must be increasing"),
+        ({"stage": "gan", "data": {"patch_size": 64}}, r"discriminator takes HR patches of 128 or 256"),
+        ({"stage": "gan", "loss": {"perceptual_layers": {"conv6_1": 1.0}}}, r"unknown VGG19 layer\(s\) conv6_1"),
+    ],
+)
+def test_wrong_values_are_refused_naming_the_key(raw: dict, pattern: str) -> None:
+    with pytest.raises(ConfigError, match=pattern):
+        config_from_dict(raw)
+
+
+def test_integers_are_accepted_where_numbers_are_expected() -> None:
+    config = config_from_dict({"optim": {"lr_g": 1}, "training": {"max_minutes": 2}})
+    assert config.optim.lr_g == 1.0 and isinstance(config.optim.lr_g, float) and config.training.max_minutes == 2.0
+
+
+def test_overrides_use_yaml_values_and_dotted_keys(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("name: a\ntraining:\n  iterations: 10\n")
+    config = load_config(path, ["training.iterations=20", "optim.betas=[0.5, 0.9]", "data.cache_images=true"])
+    assert (config.training.iterations, config.optim.betas, config.data.cache_images) == (20, (0.5, 0.9), True)
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_config(path, ["training.iterations"])
+    with pytest.raises(ConfigError, match="unknown key training.'iteratons'"):
+        load_config(path, ["training.iteratons=3"])
+
+
+def test_missing_file_and_bad_yaml_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file, and not a packaged config"):
+        load_config(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_relative_paths_are_resolved_and_the_resolved_config_round_trips(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = config_from_dict({"data": {"train_hr": "hr"}, "validation": {"folder": "val"}})
+    assert config.data.train_hr == tmp_path / "hr" and config.validation.folder == tmp_path / "val"
+    assert config_from_dict(config_to_dict(config)) == config
+    import yaml
+
+    assert config_from_dict(yaml.safe_load(dump_config(config))) == config
