@@ -39,3 +39,7 @@ class DatasetError(EsrganError):
 
 class MetricError(EsrganError):
     """A metric cannot be computed for these inputs (sizes differ, a model file is missing, ...)."""
+
+
+class ExportError(EsrganError):
+    """A model cannot be exported, or the exported model does not reproduce the PyTorch output."""

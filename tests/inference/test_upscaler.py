@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from esrgan.errors import ConfigError
+from esrgan.inference.memory import MAX_AUTO_TILE, MIN_AUTO_TILE
 from esrgan.inference.precision import resolve_precision
 from esrgan.inference.upscaler import UpscaleOptions, Upscaler
 from tests.conftest import TINY, tiny_rrdbnet
-
-import torch
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_progress_callback_sees_every_tile() -> None:
 
 def test_auto_tile_is_bounded_and_a_multiple_of_eight() -> None:
     upscaler = Upscaler(tiny_rrdbnet(), TINY, UpscaleOptions(precision="fp32"))
-    assert 64 <= upscaler.tile <= 512 and upscaler.tile % 8 == 0
+    assert MIN_AUTO_TILE <= upscaler.tile <= MAX_AUTO_TILE and upscaler.tile % 8 == 0
 
 
 def test_bad_options_are_named() -> None:

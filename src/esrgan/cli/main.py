@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from esrgan.errors import EsrganError
 
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = ("upscale", "models", "interpolate", "convert", "train", "evaluate", "sweep", "export")
 """Modules of `esrgan.cli`, each exposing `register(subparsers)`; the parser they add sets `func(args) -> int`."""
 
 

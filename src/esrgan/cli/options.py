@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from esrgan.imaging.io import DEFAULT_MAX_PIXELS
+from esrgan.inference.backends import BACKENDS
 from esrgan.inference.precision import DEVICES, PRECISIONS
-from esrgan.inference.upscaler import DEFAULT_TILE_PAD
+from esrgan.inference.upscaler import DEFAULT_TILE_PAD, UpscaleOptions
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, default_model: str | None) -> None:
@@ -26,6 +27,15 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--precision", choices=PRECISIONS, default="auto",
                        help="auto = bf16 on CPUs with native bf16, fp16/bf16 on GPUs, else fp32")
     group.add_argument("--device", choices=DEVICES, default="auto", help="default: cuda, then mps, then cpu")
+    group.add_argument("--backend", choices=BACKENDS, default="auto",
+                       help="auto (default) = openvino on the CPU where installed (`pip install openvino`), else torch")
+    group.add_argument("--batch", type=int, default=None,
+                       help="tiles per network call (default: from free memory on a GPU, 1 on a CPU)")
     group.add_argument("--max-pixels", type=float, default=DEFAULT_MAX_PIXELS,
                        help=f"refuse inputs with more pixels than this (default: {DEFAULT_MAX_PIXELS:.0e}); "
                             "protects against decompression bombs")
+
+
+def runtime_options(args: argparse.Namespace) -> UpscaleOptions:
+    """The `UpscaleOptions` that `add_runtime_arguments` parsed."""
+    return UpscaleOptions(args.tile, args.tile_pad, args.precision, args.device, args.backend, args.batch)

@@ -3,12 +3,17 @@
 Each tile is cut with `pad` extra input pixels on every side (clipped at the image border); only the centre
 of the output, the part that corresponds to the tile itself, is kept. The pad gives the network the context
 it would have seen in a whole-image pass, which is what makes tiled and untiled outputs agree.
+
+The image is split into equal tiles no larger than the tile size (a 640-pixel side with tile 512 gives two
+tiles of 320, not 512 + 128), so no tile is a thin sliver whose pad costs more than the tile itself, and the
+only work done twice is the pad. Tiles of the same padded shape go through the network in one batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import groupby
 
 import numpy as np
 import torch
@@ -27,18 +32,42 @@ class Tile:
     px0: int
     px1: int
 
+    @property
+    def padded_shape(self) -> tuple[int, int]:
+        return self.py1 - self.py0, self.px1 - self.px0
 
-def tile_grid(height: int, width: int, tile: int, pad: int) -> list[Tile]:
+
+def split_evenly(length: int, tile: int, multiple: int = 1) -> list[tuple[int, int]]:
+    """`ceil(length / tile)` spans covering `0:length` whose sizes differ by at most `multiple`.
+
+    Every boundary is a multiple of `multiple` (networks that pixel-unshuffle their input need it), so
+    `length` itself must be one.
+    """
+    count = -(-length // tile)
+    units = length // multiple
+    bounds = [multiple * (i * units // count) for i in range(count + 1)]
+    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def tile_grid(height: int, width: int, tile: int, pad: int, multiple: int = 1) -> list[Tile]:
     """Tiles covering the image; `tile <= 0` or an image no larger than a tile gives one whole tile."""
     if tile <= 0 or (height <= tile and width <= tile):
         return [Tile(0, height, 0, width, 0, height, 0, width)]
-    tiles = []
-    for y0 in range(0, height, tile):
-        for x0 in range(0, width, tile):
-            y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
-            tiles.append(Tile(y0, y1, x0, x1, max(y0 - pad, 0), min(y1 + pad, height),
-                              max(x0 - pad, 0), min(x1 + pad, width)))
-    return tiles
+    return [
+        Tile(y0, y1, x0, x1, max(y0 - pad, 0), min(y1 + pad, height), max(x0 - pad, 0), min(x1 + pad, width))
+        for y0, y1 in split_evenly(height, tile, multiple)
+        for x0, x1 in split_evenly(width, tile, multiple)
+    ]
+
+
+def tile_batches(tiles: list[Tile], batch: int) -> list[list[Tile]]:
+    """Tiles grouped into batches of up to `batch` tiles that share one padded shape (so they stack)."""
+    by_shape = sorted(tiles, key=lambda t: t.padded_shape)
+    batches = []
+    for _, group in groupby(by_shape, key=lambda t: t.padded_shape):
+        same = list(group)
+        batches += [same[i:i + max(batch, 1)] for i in range(0, len(same), max(batch, 1))]
+    return batches
 
 
 def iterate_tiles(
@@ -47,13 +76,20 @@ def iterate_tiles(
     scale: int,
     tile: int,
     pad: int,
+    batch: int = 1,
+    multiple: int = 1,
 ) -> Iterator[tuple[Tile, torch.Tensor]]:
-    """Yield each tile with its upscaled, pad-free output (N, C, (y1-y0)*scale, (x1-x0)*scale)."""
+    """Yield each tile with its upscaled, pad-free output (C, (y1-y0)*scale, (x1-x0)*scale).
+
+    `image` is (1, C, H, W); the network sees batches of up to `batch` tiles of one padded shape.
+    """
     _, _, height, width = image.shape
-    for piece in tile_grid(height, width, tile, pad):
-        output = network(image[:, :, piece.py0:piece.py1, piece.px0:piece.px1])
-        top, left = (piece.y0 - piece.py0) * scale, (piece.x0 - piece.px0) * scale
-        yield piece, output[:, :, top:top + (piece.y1 - piece.y0) * scale, left:left + (piece.x1 - piece.x0) * scale]
+    for group in tile_batches(tile_grid(height, width, tile, pad, multiple), batch):
+        inputs = torch.cat([image[:, :, t.py0:t.py1, t.px0:t.px1] for t in group])
+        outputs = network(inputs)
+        for piece, output in zip(group, outputs):
+            top, left = (piece.y0 - piece.py0) * scale, (piece.x0 - piece.px0) * scale
+            yield piece, output[:, top:top + (piece.y1 - piece.y0) * scale, left:left + (piece.x1 - piece.x0) * scale]
 
 
 def upscale_tiled(
@@ -64,17 +100,20 @@ def upscale_tiled(
     pad: int,
     to_output: Callable[[torch.Tensor], np.ndarray],
     on_tile: Callable[[int, int], None] | None = None,
+    batch: int = 1,
+    multiple: int = 1,
 ) -> np.ndarray:
     """Assemble the tiled output of a (1, C, H, W) image straight into a numpy array (H*s, W*s, C).
 
     Each tile is converted by `to_output` (to the final dtype, usually) as soon as it is computed, so the
-    full-resolution image never exists as float32 unless the caller asks for it.
+    full-resolution image never exists as float32 unless the caller asks for it: the output costs its
+    final size plus one batch of float tiles.
     """
     _, _, height, width = image.shape
     result: np.ndarray | None = None
-    total = len(tile_grid(height, width, tile, pad))
-    for done, (piece, output) in enumerate(iterate_tiles(network, image, scale, tile, pad), 1):
-        converted = to_output(output[0])
+    total = len(tile_grid(height, width, tile, pad, multiple))
+    for done, (piece, output) in enumerate(iterate_tiles(network, image, scale, tile, pad, batch, multiple), 1):
+        converted = to_output(output)
         if result is None:
             result = np.empty((height * scale, width * scale, converted.shape[2]), dtype=converted.dtype)
         result[piece.y0 * scale:piece.y1 * scale, piece.x0 * scale:piece.x1 * scale] = converted

