@@ -9,7 +9,9 @@ from collections.abc import Sequence
 
 from esrgan.errors import EsrganError
 
-SUBCOMMANDS: tuple[str, ...] = ("upscale", "models", "interpolate", "convert", "train", "evaluate", "sweep", "export")
+SUBCOMMANDS: tuple[str, ...] = (
+    "upscale", "models", "convert", "interpolate", "evaluate", "prepare", "sweep", "train", "export",
+)
 """Modules of `esrgan.cli`, each exposing `register(subparsers)`; the parser they add sets `func(args) -> int`."""
 
 
