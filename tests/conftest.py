@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,16 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 def tiny_rrdbnet(spec: ModelSpec = TINY, seed: int = 0) -> RRDBNet:
     torch.manual_seed(seed)
     return RRDBNet(spec.in_channels, spec.out_channels, spec.scale, spec.num_feat, spec.num_block, spec.num_grow_ch)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One intra-op thread: tiny convolutions are fastest so, and threads of several test processes sharing
+    two cores spin against each other (seen 20x slower); also makes float sums independent of the core count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture

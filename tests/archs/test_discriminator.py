@@ -1,4 +1,3 @@
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -6,13 +5,9 @@ import torch
 from esrgan.archs.discriminator import VGGStyleDiscriminator
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Intra-op threads on a shared 2-core machine spin against each other (20x slower); use one here."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+@pytest.fixture(autouse=True)
+def _one_thread(one_thread: None) -> None:
+    """Every test here runs on one intra-op thread (see `one_thread`)."""
 
 
 def test_paper_configuration_has_the_expected_layer_sizes() -> None:

@@ -31,7 +31,6 @@ from esrgan.metrics.niqe import niqe
 from esrgan.metrics.psnr_ssim import psnr, ssim
 
 
-
 def textured(height: int, width: int, channels: int | None = 3) -> np.ndarray:
     """A uint8 image with structure at several scales (noise blurred by bicubic zoom), not flat anywhere;
     the same for the same size, whatever the order the tests run in."""

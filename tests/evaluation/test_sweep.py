@@ -48,12 +48,8 @@ METRICS = ("psnr", "ssim", "rmse", "niqe")
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convolutions are fastest on one thread, and far slower when threads fight for shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread: None) -> None:
+    """Every test here runs on one intra-op thread (see `one_thread`)."""
 
 
 def textured_checkpoint(path: Path, seed: int, spec: ModelSpec = TINY) -> Path:

@@ -7,7 +7,6 @@ is the test that fixes the default pad.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from esrgan.api import load_model

@@ -1,5 +1,4 @@
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -20,13 +19,9 @@ REAL = [1.0, -0.5, 2.0]
 FAKE = [0.3, -1.2]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Intra-op threads on a shared 2-core machine spin against each other (20x slower); use one here."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+@pytest.fixture(autouse=True)
+def _one_thread(one_thread: None) -> None:
+    """Every test here runs on one intra-op thread (see `one_thread`)."""
 
 
 def sigmoid(z: float) -> float:

@@ -30,9 +30,6 @@ def run(args: argparse.Namespace) -> int:
     if output.suffix not in OUTPUT_SUFFIXES:
         raise CheckpointError(f"{output}: unsupported output format; use {' or '.join(OUTPUT_SUFFIXES)}")
     spec, state = load_weights(args.input)
-    try:
-        save_checkpoint(output, state, spec, overwrite=args.overwrite)
-    except FileExistsError:
-        raise CheckpointError(f"{output}: exists; pass --overwrite to replace it") from None
+    save_checkpoint(output, state, spec, overwrite=args.overwrite)
     print(f"wrote {output}: {spec.describe()}, from {args.input}")
     return 0

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from esrgan.api import interpolate_weights
-from esrgan.errors import CheckpointError
 from esrgan.weights.io import save_checkpoint
 
 
@@ -24,9 +23,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     spec, state = interpolate_weights(args.a, args.b, args.alpha)
     output = Path(args.output)
-    try:
-        save_checkpoint(output, state, spec, overwrite=args.overwrite)
-    except FileExistsError:
-        raise CheckpointError(f"{output}: exists; pass --overwrite to replace it") from None
+    save_checkpoint(output, state, spec, overwrite=args.overwrite)
     print(f"wrote {output}: {spec.describe()}, alpha {args.alpha:g}")
     return 0

@@ -73,6 +73,12 @@ def save_checkpoint(path: Path, state_dict: StateDict, spec: ModelSpec, *, overw
     path = Path(path)
     tensors = {key: value.detach().to("cpu").contiguous() for key, value in state_dict.items()}
     if path.suffix == ".safetensors":
-        atomic_write(path, lambda temp: save_file(tensors, str(temp), metadata=spec.as_metadata()), overwrite=overwrite)
+        def write(temp: Path) -> None:
+            save_file(tensors, str(temp), metadata=spec.as_metadata())
     else:
-        atomic_write(path, lambda temp: torch.save({"params": tensors}, temp), overwrite=overwrite)
+        def write(temp: Path) -> None:
+            torch.save({"params": tensors}, temp)
+    try:
+        atomic_write(path, write, overwrite=overwrite)
+    except FileExistsError:
+        raise CheckpointError(f"{path}: exists; pass --overwrite to replace it") from None

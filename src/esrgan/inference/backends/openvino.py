@@ -54,8 +54,9 @@ class OpenVinoBackend:
         self._request = None
 
     def _parameter_versions(self) -> tuple[int, ...]:
-        # Every in-place write to a tensor (`load_state_dict`, `copy_`) increments its `_version`.
-        return tuple(tensor._version for tensor in self.model.state_dict().values())
+        # Every in-place write to a tensor (`load_state_dict`, `copy_`) increments its `_version`; weights
+        # created under `torch.inference_mode()` have no counter, and count as never changing.
+        return tuple(0 if t.is_inference() else t._version for t in self.model.state_dict().values())
 
     def reload(self) -> None:
         """Convert and compile the module as it is now (weights are constants of the compiled graph)."""
