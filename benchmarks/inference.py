@@ -207,15 +207,22 @@ class Row:
                 f"{100 * flops / 1e9 / self.ceiling:.0f}%", mib(self.timing.peak_bytes), base, speedup, self.note]
 
 
-def print_table(rows: list[Row], unit: str = "GFLOP/s") -> None:
-    """A markdown table; `Row.ceiling` is in FLOP/s / 1e9 whatever the unit shown."""
-    header = ["case (LR)", "precision", "s (median)", unit, "% of matmul", "peak mem", "baseline s", "speed-up", "note"]
-    lines = [header] + [row.cells(1e12 if unit == "TFLOP/s" else 1e9) for row in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for i, line in enumerate(lines):
-        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths)) + " |")
-        if i == 0:
-            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+class Table:
+    """A markdown table printed a row at a time (a long run shows its results as they come)."""
+
+    WIDTHS = (9, 9, 10, 8, 11, 10, 10, 8, 10)
+
+    def __init__(self, unit: str = "GFLOP/s") -> None:
+        self.unit = 1e12 if unit == "TFLOP/s" else 1e9
+        self._line(["case (LR)", "precision", "s (median)", unit, "% of matmul", "peak mem", "baseline s",
+                    "speed-up", "note"])
+        print("|" + "|".join("-" * (w + 2) for w in self.WIDTHS) + "|")
+
+    def _line(self, cells: list[str]) -> None:
+        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(cells, self.WIDTHS)) + " |", flush=True)
+
+    def add(self, row: Row) -> None:
+        self._line(row.cells(self.unit))
 
 
 def load_average() -> str:
@@ -229,8 +236,9 @@ def load_average() -> str:
 
 def cpu_section(model: nn.Module, args: argparse.Namespace) -> None:
     cpu = torch.device("cpu")
-    ceilings = {dt: matmul_ceiling(dt, cpu, args.matmul_side, args.repeats) for dt in (torch.float32, torch.bfloat16)}
-    print(f"CPU: {torch.get_num_threads()} threads; {args.matmul_side}² torch.matmul ceiling: "
+    ceilings = {dt: matmul_ceiling(dt, cpu, args.matmul_side, max(10, args.repeats))
+                for dt in (torch.float32, torch.bfloat16)}
+    print(f"CPU: {torch.get_num_threads()} threads; {args.matmul_side}² torch.matmul ceiling (median of 10): "
           + ", ".join(f"{DTYPE_NAMES[dt]} {gf:,.0f} GFLOP/s" for dt, gf in ceilings.items()))
     baseline = plain_baseline(model, cpu)
     upscalers: dict[str, Upscaler] = {}
@@ -239,10 +247,12 @@ def cpu_section(model: nn.Module, args: argparse.Namespace) -> None:
         upscalers.setdefault(upscaler.backend.name, upscaler)
     backends = list(upscalers)
     default = upscalers[backends[0]]
+    small_tiles = Upscaler(copy.deepcopy(model), PAPER_SPEC,
+                           UpscaleOptions(tile=256, device="cpu", backend=default.backend.name))
     precision = DTYPE_NAMES[default.dtype]
     print(f"default path: precision {precision}, backend {default.backend.name}, tile {default.tile} "
           f"(pad {default.tile_pad}), batch {default.batch}")
-    rows: list[Row] = []
+    table = Table()
     per_pixel_256 = None
     with torch.inference_mode():
         for side in args.sizes:
@@ -252,15 +262,13 @@ def cpu_section(model: nn.Module, args: argparse.Namespace) -> None:
             runs.update({name: (lambda u=u: u.upscale(image)) for name, u in upscalers.items()})
             timings = interleaved(runs, args.repeats, cpu)
             for name, upscaler in upscalers.items():
-                rows.append(Row(f"{side}×{side}", side * side, timings[name], ceilings[upscaler.dtype],
-                                DTYPE_NAMES[upscaler.dtype], timings["baseline"], f"backend {name}"))
+                table.add(Row(f"{side}×{side}", side * side, timings[name], ceilings[upscaler.dtype],
+                              DTYPE_NAMES[upscaler.dtype], timings["baseline"], f"backend {name}"))
             if side == 256:
                 per_pixel_256 = timings[backends[0]].seconds / side**2
-            rows.append(Row(f"{side}×{side}", side * side, timings["baseline"], ceilings[torch.float32], "fp32",
-                            note="plain eager baseline"))
+            table.add(Row(f"{side}×{side}", side * side, timings["baseline"], ceilings[torch.float32], "fp32",
+                          note="plain eager baseline"))
         image = lr_image(480, 640)
-        small_tiles = Upscaler(copy.deepcopy(model), PAPER_SPEC,
-                               UpscaleOptions(tile=256, device="cpu", backend=default.backend.name))
         timings = interleaved({"default": lambda: default.upscale(image), "256": lambda: small_tiles.upscale(image)},
                               args.repeats, cpu)
         for name, upscaler in (("default", default), ("256", small_tiles)):
@@ -268,8 +276,7 @@ def cpu_section(model: nn.Module, args: argparse.Namespace) -> None:
             note = f"{'default tile' if name == 'default' else '--tile'} {upscaler.tile}: {tiles} tile(s), pad {upscaler.tile_pad}"
             if per_pixel_256:
                 note += f"; s/pixel = {timings[name].seconds / (480 * 640) / per_pixel_256:.2f}× the 256² one"
-            rows.append(Row("480×640", 480 * 640, timings[name], ceilings[default.dtype], precision, note=note))
-    print_table(rows)
+            table.add(Row("480×640", 480 * 640, timings[name], ceilings[default.dtype], precision, note=note))
 
 
 # --- the CUDA section -----------------------------------------------------------------------------------
@@ -277,29 +284,28 @@ def cpu_section(model: nn.Module, args: argparse.Namespace) -> None:
 def cuda_section(model: nn.Module, args: argparse.Namespace) -> None:
     cuda = torch.device("cuda")
     dtype = resolve_precision("auto", cuda)
-    ceilings = {dt: matmul_ceiling(dt, cuda, 8192, args.repeats) for dt in (torch.float32, dtype)}
+    ceilings = {dt: matmul_ceiling(dt, cuda, 8192, max(10, args.repeats)) for dt in (torch.float32, dtype)}
     print(f"\nCUDA: {torch.cuda.get_device_name(cuda)}; 8192² torch.matmul ceiling: "
           + ", ".join(f"{DTYPE_NAMES[dt]} {gf / 1000:,.1f} TFLOP/s" for dt, gf in ceilings.items()))
     baseline = plain_baseline(model, cuda)
     upscaler = Upscaler(copy.deepcopy(model), PAPER_SPEC, UpscaleOptions(device="cuda"))
     print(f"default path: precision {DTYPE_NAMES[upscaler.dtype]}, tile {upscaler.tile}, batch {upscaler.batch}")
-    rows: list[Row] = []
+    table = Table(unit="TFLOP/s")
     with torch.inference_mode():
         for side in args.sizes:
             image = lr_image(side, side)
             tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).to(cuda)
             timings = interleaved({"baseline": lambda: baseline(tensor), "default": lambda: upscaler.upscale(image)},
                                   args.repeats, cuda)
-            rows.append(Row(f"{side}×{side}", side * side, timings["default"], ceilings[dtype], DTYPE_NAMES[dtype],
-                            timings["baseline"], "whole image, uint8 in and out"))
-            rows.append(Row(f"{side}×{side}", side * side, timings["baseline"], ceilings[torch.float32], "fp32",
-                            note="plain eager baseline"))
+            table.add(Row(f"{side}×{side}", side * side, timings["default"], ceilings[dtype], DTYPE_NAMES[dtype],
+                          timings["baseline"], "whole image, uint8 in and out"))
+            table.add(Row(f"{side}×{side}", side * side, timings["baseline"], ceilings[torch.float32], "fp32",
+                          note="plain eager baseline"))
         for batch in args.cuda_batches:
             tiles = torch.rand(batch, 3, 256, 256, device=cuda)
             timing = interleaved({"batch": lambda: upscaler.forward(tiles)}, args.repeats, cuda)["batch"]
-            rows.append(Row(f"{batch}× 256×256", batch * 256 * 256, timing, ceilings[dtype], DTYPE_NAMES[dtype],
-                            note=f"{batch / timing.seconds:.1f} tiles/s"))
-    print_table(rows, unit="TFLOP/s")
+            table.add(Row(f"{batch}× 256×256", batch * 256 * 256, timing, ceilings[dtype], DTYPE_NAMES[dtype],
+                          note=f"{batch / timing.seconds:.1f} tiles/s"))
     print("(peak mem on CUDA: torch.cuda.max_memory_allocated)")
 
 
@@ -309,7 +315,8 @@ def quality_section(model: nn.Module, folder: Path) -> None:
     from esrgan.imaging.io import read_image
     from esrgan.imaging.matlab_resize import imresize
 
-    fp32 = Upscaler(copy.deepcopy(model), PAPER_SPEC, UpscaleOptions(tile=0, precision="fp32", device="cpu"))
+    fp32 = Upscaler(copy.deepcopy(model), PAPER_SPEC,
+                    UpscaleOptions(tile=0, precision="fp32", device="cpu", backend="torch"))
     fast = Upscaler(copy.deepcopy(model), PAPER_SPEC, UpscaleOptions(device="cpu"))
     print(f"\nquality: default path ({DTYPE_NAMES[fast.dtype]}) against fp32, LR = MATLAB bicubic ×1/4 of {folder}")
     values = []

@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{'met' if peak < LIMIT_BYTES else 'NOT met'})")
     print(f"  of which output array:         {mib(output.nbytes)} "
           f"(as float32 it would be {mib(output.nbytes * 4)})")
-    print(f"  of which one tile's working set: {mib(peak - loaded - output.nbytes)}")
+    print(f"  of which the network at work:  {mib(peak - loaded - output.nbytes)} (one tile's activations; "
+          "with OpenVINO also its compiled builds)")
     return 0 if peak < LIMIT_BYTES else 1
 
 

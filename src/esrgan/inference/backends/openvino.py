@@ -1,10 +1,14 @@
-"""The OpenVINO backend (optional, `pip install openvino`): the torch module converted once to an OpenVINO
-graph with dynamic batch, height and width, compiled for the CPU at the chosen precision.
+"""The OpenVINO backend (optional, `pip install openvino`): the torch module converted to an OpenVINO graph
+and compiled for the CPU at the chosen precision, once per input shape.
 
-OpenVINO fuses each convolution with its LeakyReLU and writes convolution outputs straight into the
-concatenations of the dense blocks, where eager PyTorch runs those as separate memory passes; and its
-task-stealing thread pool keeps its speed on a busy machine, where OpenMP's barriers stall whenever one
-thread is descheduled.
+OpenVINO fuses each convolution with its LeakyReLU, where eager PyTorch runs it as a separate pass over
+memory; and its task-stealing thread pool keeps its speed on a busy machine, where OpenMP's barriers stall
+whenever one thread is descheduled.
+
+Shapes: the graph is compiled for each input shape it meets (half a second), because a static-shape build
+runs up to 18% faster than one dynamic-shape build (measured at 256²). Tiles come grouped by shape (`tiling.tile_batches`), so an
+image costs one build per distinct tile shape; the last `MAX_SHAPES` builds are kept, and the one not in
+use gives back its activation memory.
 
 Converting the 23-block network from PyTorch takes tens of seconds, so it happens at the first call, not
 at construction, and the converted graph is kept in the model cache
@@ -21,7 +25,9 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,9 +38,10 @@ from esrgan.errors import ConfigError
 from esrgan.weights.cache import cache_dir
 
 PRECISION_HINTS = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
+MAX_SHAPES = 4
 
 
-def _import_openvino():  # noqa: ANN202 - the module type is only known once it imports
+def _import_openvino() -> Any:
     try:
         import openvino
     except ImportError as error:
@@ -47,33 +54,53 @@ class OpenVinoBackend:
 
     def __init__(self, model: nn.Module, spec: ModelSpec, dtype: torch.dtype) -> None:
         self._ov = _import_openvino()
+        self._core = self._ov.Core()
         self.model = model.eval().cpu()
         self.spec = spec
-        self.hint = PRECISION_HINTS[dtype]
-        self._versions: tuple[int, ...] | None = None  # None: not converted yet (done at the first call)
-        self._request = None
+        self.config = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[dtype], "PERFORMANCE_HINT": "LATENCY"}
+        self._graph: Any = None  # the converted graph with dynamic shapes; None until the first call
+        self._versions: tuple[int, ...] | None = None
+        self._builds: OrderedDict[tuple[int, ...], tuple[Any, Any]] = OrderedDict()
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        if self._graph is None or self._parameter_versions() != self._versions:
+            self.reload()
+        array = batch.detach().cpu().float().contiguous().numpy()
+        output = self._request_for(array.shape).infer({0: array}, share_outputs=False)[0]
+        return torch.from_numpy(output).clamp_(0, 1)
+
+    def reload(self) -> None:
+        """Convert the module as it is now (weights are constants of the compiled graph)."""
+        first = self._versions is None
+        cached = cache_dir() / "openvino" / self._graph_key() / "model.xml"
+        if cached.is_file():
+            self._graph = self._core.read_model(cached)
+        else:
+            self._graph = self._convert()
+            if first:
+                self._keep(self._graph, cached.parent)
+        self._builds.clear()
+        self._versions = self._parameter_versions()
+
+    def _request_for(self, shape: tuple[int, ...]) -> Any:
+        """The inference request of the build for `shape`, compiled on first use (the last used is last)."""
+        if self._builds and next(reversed(self._builds)) != shape:
+            next(reversed(self._builds.values()))[0].release_memory()
+        if shape in self._builds:
+            self._builds.move_to_end(shape)
+        else:
+            graph = self._graph.clone()
+            graph.reshape(list(shape))
+            compiled = self._core.compile_model(graph, "CPU", self.config)
+            self._builds[shape] = (compiled, compiled.create_infer_request())
+            if len(self._builds) > MAX_SHAPES:
+                self._builds.popitem(last=False)
+        return self._builds[shape][1]
 
     def _parameter_versions(self) -> tuple[int, ...]:
         # Every in-place write to a tensor (`load_state_dict`, `copy_`) increments its `_version`; weights
         # created under `torch.inference_mode()` have no counter, and count as never changing.
         return tuple(0 if t.is_inference() else t._version for t in self.model.state_dict().values())
-
-    def reload(self) -> None:
-        """Convert and compile the module as it is now (weights are constants of the compiled graph)."""
-        self._load(keep=self._versions is None)
-
-    def _load(self, keep: bool) -> None:
-        cached = cache_dir() / "openvino" / self._graph_key() / "model.xml"
-        core = self._ov.Core()
-        if cached.is_file():
-            graph = core.read_model(cached)
-        else:
-            graph = self._convert()
-            if keep:
-                self._keep(graph, cached.parent)
-        compiled = core.compile_model(graph, "CPU", {"INFERENCE_PRECISION_HINT": self.hint, "PERFORMANCE_HINT": "LATENCY"})
-        self._request = compiled.create_infer_request()
-        self._versions = self._parameter_versions()
 
     def _graph_key(self) -> str:
         digest = hashlib.sha256(repr((self.spec, self._ov.__version__, torch.__version__)).encode())
@@ -82,14 +109,14 @@ class OpenVinoBackend:
             digest.update(tensor.detach().float().contiguous().numpy().tobytes())
         return digest.hexdigest()[:32]
 
-    def _convert(self):  # noqa: ANN202 - an openvino.Model
+    def _convert(self) -> Any:
         side = 16 * (unshuffle_factor(self.spec.scale) if self.spec.arch == "rrdbnet" else 1)
         example = torch.rand(1, self.spec.in_channels, side, side)
         with torch.no_grad():
             return self._ov.convert_model(self.model, example_input=example,
                                           input=[(-1, self.spec.in_channels, -1, -1)])
 
-    def _keep(self, graph: object, folder: Path) -> None:
+    def _keep(self, graph: Any, folder: Path) -> None:
         """Save the graph into the cache atomically (a folder renamed into place); a read-only cache is fine."""
         try:
             folder.parent.mkdir(parents=True, exist_ok=True)
@@ -104,10 +131,3 @@ class OpenVinoBackend:
             pass
         finally:
             shutil.rmtree(temp, ignore_errors=True)
-
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        if self._request is None or self._parameter_versions() != self._versions:
-            self.reload()
-        array = batch.detach().cpu().float().contiguous().numpy()
-        output = self._request.infer({0: array}, share_outputs=False)[0]
-        return torch.from_numpy(output).clamp_(0, 1)
