@@ -100,3 +100,21 @@ def test_bad_inputs_give_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 2
     assert len(error) == 1 and error[0].startswith("esrgan: error:") and message in error[0]
     assert "Traceback" not in error[0]
+
+
+def test_backend_option_reaches_the_upscaler(tmp_path: Path, tiny_checkpoint: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import esrgan.cli.upscale as command
+
+    seen: dict[str, object] = {}
+    real = command.load_model
+
+    def spy(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(command, "load_model", spy)
+    source = make_image(tmp_path / "photo.png")
+    assert upscale(source, "-o", tmp_path / "big.png", "--weights", tiny_checkpoint, "--backend", "torch",
+                   "--batch", "2") == 0
+    assert seen["backend"] == "torch" and seen["batch"] == 2

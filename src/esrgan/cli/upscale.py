@@ -55,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
     sources = collect_images(args.inputs)
     if args.back_projection < 0:
         raise ConfigError("--back-projection takes a number of iterations >= 0")
-    upscaler = load_model(args.weights or args.model, blend_with=args.blend_with, alpha=args.alpha, tile=args.tile, tile_pad=args.tile_pad,
-                          precision=args.precision, device=args.device, progress=not args.quiet)
+    upscaler = load_model(args.weights or args.model, blend_with=args.blend_with, alpha=args.alpha,
+                          tile=args.tile, tile_pad=args.tile_pad, precision=args.precision, device=args.device,
+                          backend=args.backend, batch=args.batch, progress=not args.quiet)
     output = Path(args.output)
     targets = [output_path(s, output, len(sources) == 1, args.suffix, args.ext) for s in sources]
     failures = 0
