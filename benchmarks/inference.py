@@ -273,7 +273,8 @@ def cpu_section(model: nn.Module, args: argparse.Namespace) -> None:
                               args.repeats, cpu)
         for name, upscaler in (("default", default), ("256", small_tiles)):
             tiles = len(tile_grid(480, 640, upscaler.tile, upscaler.tile_pad, upscaler.multiple))
-            note = f"{'default tile' if name == 'default' else '--tile'} {upscaler.tile}: {tiles} tile(s), pad {upscaler.tile_pad}"
+            how = "default tile" if name == "default" else "--tile"
+            note = f"{how} {upscaler.tile}: {tiles} tile(s), pad {upscaler.tile_pad}"
             if per_pixel_256:
                 note += f"; s/pixel = {timings[name].seconds / (480 * 640) / per_pixel_256:.2f}× the 256² one"
             table.add(Row("480×640", 480 * 640, timings[name], ceilings[default.dtype], precision, note=note))
@@ -328,7 +329,8 @@ def quality_section(model: nn.Module, folder: Path) -> None:
         mse = np.mean((a - b) ** 2)
         value = float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
         values.append(value)
-        print(f"  {path.name:16s} {lr.shape[1]}×{lr.shape[0]}  PSNR(fp32, {DTYPE_NAMES[fast.dtype]}) = {value:.2f} dB, "
+        print(f"  {path.name:16s} {lr.shape[1]}×{lr.shape[0]}  "
+              f"PSNR(fp32, {DTYPE_NAMES[fast.dtype]}) = {value:.2f} dB, "
               f"max |diff| = {np.abs(a - b).max():.0f}/255")
     print(f"  mean {np.mean(values):.2f} dB, min {np.min(values):.2f} dB")
 

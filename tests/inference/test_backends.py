@@ -34,6 +34,11 @@ except ImportError:
 needs_openvino = pytest.mark.skipif(not HAS_OPENVINO, reason="openvino not installed (optional backend)")
 
 
+@pytest.fixture(autouse=True)
+def _one_thread(one_thread: None) -> None:
+    """Every test here runs on one intra-op thread (see `one_thread`)."""
+
+
 def eager_fp32(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The reference: the module itself, NCHW, fp32, no autocast."""
     reference = tiny_rrdbnet(FOUR_BLOCKS, seed=7)

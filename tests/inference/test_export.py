@@ -26,6 +26,11 @@ needs_exporter = pytest.mark.skipif(not HAS_EXPORTER, reason="onnxscript/onnxrun
 BABY = SHARED / "datasets" / "Set5" / "baby.png"
 
 
+@pytest.fixture(autouse=True)
+def _one_thread(one_thread: None) -> None:
+    """Every test here runs on one intra-op thread (see `one_thread`)."""
+
+
 @needs_exporter
 @pytest.mark.parametrize("scale", [4, 2])
 def test_export_runs_any_size_and_matches_torch(tmp_path: Path, scale: int) -> None:

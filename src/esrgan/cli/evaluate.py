@@ -100,7 +100,7 @@ def _method(args: argparse.Namespace) -> tuple[str, SuperResolve | None, int]:
             raise ConfigError("--model bicubic needs --scale")
         return BICUBIC, bicubic_upscaler(args.scale), args.scale
     upscaler = load_model(name, tile=args.tile, tile_pad=args.tile_pad, precision=args.precision,
-                          device=args.device, progress=not args.quiet)
+                          device=args.device, backend=args.backend, batch=args.batch, progress=not args.quiet)
     if args.scale is not None and args.scale != upscaler.scale:
         raise ConfigError(f"--scale {args.scale} does not match the model, which upscales x{upscaler.scale}")
     return str(name), upscaler.upscale, upscaler.scale

@@ -62,9 +62,9 @@ def auto_tile_size(spec: ModelSpec, device: torch.device, dtype: torch.dtype) ->
 def auto_batch_size(spec: ModelSpec, device: torch.device, dtype: torch.dtype, tile: int, pad: int) -> int:
     """Tiles per network call: on a GPU as many padded tiles as fit the budget; one on a CPU.
 
-    A GPU needs many pixels in flight to fill its cores, so small tiles are stacked. A CPU is already busy
-    with one tile of a few hundred pixels a side (measured by `benchmarks/inference.py`), and a batch there
-    only multiplies the memory.
+    A GPU needs many pixels in flight to fill its cores, so small tiles are stacked. Two to a few dozen CPU
+    cores are already busy with one tile of a few hundred pixels a side, and a batch there multiplies the
+    activation memory, whose growth out of the caches costs more per pixel than it saves (README, "Performance").
     """
     if device.type == "cpu" or tile <= 0:
         return 1

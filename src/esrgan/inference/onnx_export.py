@@ -57,7 +57,9 @@ def _quiet_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def export_onnx(model: nn.Module, spec: ModelSpec, path: Path, opset: int = ONNX_OPSET, overwrite: bool = False) -> Path:
+def export_onnx(
+    model: nn.Module, spec: ModelSpec, path: Path, opset: int = ONNX_OPSET, overwrite: bool = False
+) -> Path:
     """Write `model` as an ONNX file at `path` (atomically; an existing file only with `overwrite`)."""
     if Path(path).exists() and not overwrite:
         raise ExportError(f"{path}: exists; pass --overwrite to replace it")

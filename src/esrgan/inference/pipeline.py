@@ -15,7 +15,9 @@ Item = TypeVar("Item")
 Loaded = TypeVar("Loaded")
 
 
-def prefetched(items: Iterable[Item], load: Callable[[Item], Loaded], depth: int = 2) -> Iterator[tuple[Item, Future[Loaded]]]:
+def prefetched(
+    items: Iterable[Item], load: Callable[[Item], Loaded], depth: int = 2
+) -> Iterator[tuple[Item, Future[Loaded]]]:
     """Yield `(item, future of load(item))` in order, with up to `depth` loads running ahead.
 
     A failed load surfaces when its future's `result()` is called, so the caller can report that one

@@ -6,9 +6,9 @@ memory; and its task-stealing thread pool keeps its speed on a busy machine, whe
 whenever one thread is descheduled.
 
 Shapes: the graph is compiled for each input shape it meets (half a second), because a static-shape build
-runs up to 18% faster than one dynamic-shape build (measured at 256²). Tiles come grouped by shape (`tiling.tile_batches`), so an
-image costs one build per distinct tile shape; the last `MAX_SHAPES` builds are kept, and the one not in
-use gives back its activation memory.
+runs up to 18% faster than one dynamic-shape build (measured at 256²). Tiles come grouped by shape
+(`tiling.tile_batches`), so an image costs one build per distinct tile shape; the last `MAX_SHAPES` builds
+are kept, and the one not in use gives back its activation memory.
 
 Converting the 23-block network from PyTorch takes tens of seconds, so it happens at the first call, not
 at construction, and the converted graph is kept in the model cache
