@@ -36,9 +36,10 @@ def test_packaged_configs_hold_the_papers_settings(tmp_path: Path) -> None:
     assert (srresnet.generator.arch, srresnet.generator.num_block) == ("srresnet", 16)
 
 
-def test_the_paper_gan_config_asks_for_the_vgg_weights_file() -> None:
-    with pytest.raises(ConfigError, match="loss.vgg_weights.*vgg19-dcbb9e9d.pth"):
-        load_config("esrgan_x4_gan")
+def test_the_paper_gan_config_takes_imagenet_vgg19_and_refuses_a_missing_file(tmp_path: Path) -> None:
+    assert load_config("esrgan_x4_gan").loss.vgg_weights == "imagenet"
+    with pytest.raises(ConfigError, match="loss.vgg_weights.*no such file.*imagenet"):
+        load_config("esrgan_x4_gan", [f"loss.vgg_weights={tmp_path / 'vgg19-missing.pth'}"])
 
 
 def test_a_misspelt_key_is_named_with_the_allowed_keys_and_the_closest_one() -> None:

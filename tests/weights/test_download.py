@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import torch
 
 from esrgan.errors import DownloadError
 from esrgan.weights.download import download, download_first
@@ -261,3 +262,45 @@ def test_the_published_file_wins_over_the_wheel(server: FileServer, home: Path) 
     assert resolve_model(name, progress=False, mirror=server.base, zoo=zoo) == published
     assert files_in(home) == ["RealESRGAN_x4plus_anime_6B.pth"]
     assert server.hits == Counter({"/RealESRGAN_x4plus_anime_6B.pth": 1})
+
+
+def test_a_published_sha256_prefix_is_checked(server: FileServer, tmp_path: Path) -> None:
+    """torchvision publishes 8 hex digits of the sha256 (in the file name): enough to refuse other bytes."""
+    good = download(server.add("/good.pth"), tmp_path / "good.pth", PAYLOAD_SHA256[:8], progress=False)
+    assert good.read_bytes() == PAYLOAD
+    wrong_prefix = "0" * 8 if not PAYLOAD_SHA256.startswith("0" * 8) else "f" * 8
+    with pytest.raises(DownloadError, match=f"starts with {wrong_prefix}"):
+        download(server.add("/other.pth"), tmp_path / "cache" / "other.pth", wrong_prefix, progress=False)
+    assert files_in(tmp_path / "cache") == []
+    with pytest.raises(ValueError, match="8 to 64"):
+        download(server.add("/short.pth"), tmp_path / "short.pth", PAYLOAD_SHA256[:7], progress=False)
+
+
+def vgg19_file_bytes(tmp_path: Path) -> bytes:
+    from tests.archs.test_vgg import torchvision_style_state_dict
+
+    path = tmp_path / "made.pth"
+    torch.save(torchvision_style_state_dict(seed=5), path)
+    return path.read_bytes()
+
+
+def test_imagenet_vgg19_is_fetched_once_checked_and_loaded(
+    server: FileServer, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from esrgan.archs.vgg import VGG19
+    from esrgan.weights import vgg as vgg_weights
+
+    body = vgg19_file_bytes(tmp_path)
+    server.add(f"/{vgg_weights.IMAGENET_FILE}", Route(body=body))
+    monkeypatch.setenv(MIRROR_VARIABLE, server.base)
+    with pytest.raises(DownloadError, match="starts with dcbb9e9d"):  # our file is not torchvision's
+        vgg_weights.resolve_vgg19_weights("imagenet", progress=False)
+    assert files_in(home) == []
+    monkeypatch.setattr(vgg_weights, "IMAGENET_SHA256_PREFIX", hashlib.sha256(body).hexdigest()[:8])
+    net = VGG19()
+    vgg_weights.load_vgg19_weights(net, "imagenet", progress=False)
+    vgg_weights.load_vgg19_weights(VGG19(), "imagenet", progress=False)
+    assert files_in(home) == [vgg_weights.IMAGENET_FILE]
+    assert server.hits[f"/{vgg_weights.IMAGENET_FILE}"] == 2  # the refused try, then one download
+    assert net.features[0].weight.abs().sum() > 0
+    assert vgg_weights.resolve_vgg19_weights(tmp_path / "made.pth") == tmp_path / "made.pth"  # a path is itself

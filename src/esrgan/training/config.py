@@ -76,8 +76,9 @@ class LossConfig:
     perceptual_layers: dict[str, float] = field(default_factory=lambda: {"conv5_4": 1.0})
     perceptual_criterion: Literal["l1", "mse"] = "l1"
     vgg_weights: str = "random"
-    """Path to torchvision's `vgg19-dcbb9e9d.pth` (or a MINC-tuned VGG19 in the same layout), or `random`
-    (an untrained VGG19: for tests and offline demos only, it is not the paper's perceptual loss)."""
+    """`imagenet` (torchvision's `vgg19-dcbb9e9d.pth`, fetched once into the model cache and checked), a path
+    to a VGG19 file in that layout (a MINC-tuned VGG19), or `random` (an untrained VGG19: for tests and
+    offline demos only, it is not the paper's perceptual loss)."""
     adversarial_weight: float = 5e-3
     average_gan_terms: bool = False
     """Halve L_D^Ra and L_G^Ra as the authors' code and BasicSR do; the paper sums the two terms."""
@@ -364,8 +365,9 @@ def _check_values(config: TrainConfig, source: str) -> None:
                 f"{source}: loss.perceptual_layers: unknown VGG19 layer(s) {', '.join(unknown)}; "
                 f"choose among {', '.join(VGG19_LAYER_NAMES)}"
             )
-        if loss.vgg_weights != "random" and not Path(loss.vgg_weights).expanduser().is_file():
+        if loss.vgg_weights not in ("random", "imagenet") and not Path(loss.vgg_weights).expanduser().is_file():
             raise ConfigError(
-                f"{source}: loss.vgg_weights = {loss.vgg_weights!r}: no such file; give torchvision's "
-                "vgg19-dcbb9e9d.pth (or `random` for an untrained VGG19, tests and offline demos only)"
+                f"{source}: loss.vgg_weights = {loss.vgg_weights!r}: no such file; give `imagenet` (torchvision's "
+                "vgg19-dcbb9e9d.pth, downloaded once), the path of a VGG19 file, or `random` (an untrained "
+                "VGG19, tests and offline demos only)"
             )

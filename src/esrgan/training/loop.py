@@ -208,7 +208,7 @@ def _gan_objective(config: TrainConfig, device: torch.device) -> Objective:
     loss = config.loss
     vgg = VGG19()
     if loss.vgg_weights != "random":
-        load_vgg19_weights(vgg, Path(loss.vgg_weights).expanduser())
+        load_vgg19_weights(vgg, loss.vgg_weights)
     perceptual = PerceptualLoss(vgg, loss.perceptual_layers, criterion=loss.perceptual_criterion).to(device)
     weights = GeneratorLossWeights(loss.perceptual_weight, loss.adversarial_weight, loss.pixel_weight)
     return Objective(loss.pixel_weight, weights, perceptual, loss.average_gan_terms)

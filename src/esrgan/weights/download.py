@@ -4,12 +4,16 @@ The bytes stream into a temp file beside the destination and are hashed on the w
 announced length and the expected sha256 is renamed into place, which is atomic, so neither a failure nor
 Ctrl-C leaves anything behind: the temp file is removed and `DownloadError` names the URL, what went wrong
 and what to do instead.
+
+Some publishers give only the first hex digits of the sha256, in the file name (torchvision's
+`vgg19-dcbb9e9d.pth`); such a prefix of at least `MIN_SHA256_PREFIX` digits is checked as torch.hub does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -24,6 +28,7 @@ from esrgan.errors import DownloadError
 TIMEOUT_S = 30.0
 """Longest wait for a connection or for the next bytes; a stalled server fails instead of hanging forever."""
 
+MIN_SHA256_PREFIX = 8
 _CHUNK = 1 << 20
 _USER_AGENT = "esrgan (+https://pypi.org/project/esrgan/)"
 
@@ -36,7 +41,7 @@ def download(
     url: str, destination: Path, sha256: str, progress: bool = True, *, size: int | None = None,
     timeout: float = TIMEOUT_S,
 ) -> Path:
-    """Save the file at `url` as `destination` if and only if its sha256 is `sha256`; return `destination`.
+    """Save the file at `url` as `destination` if and only if its sha256 is (or starts with) `sha256`.
 
     `size`, when known, lets a wrong file (an error page, another model) fail before it is downloaded.
     """
@@ -49,6 +54,8 @@ def download_first(
 ) -> Path:
     """`download` from the first of `urls` that delivers the right bytes; mirrors of one file, in order."""
     destination = Path(destination)
+    if not re.fullmatch(f"[0-9a-f]{{{MIN_SHA256_PREFIX},64}}", sha256):
+        raise ValueError(f"sha256 must be {MIN_SHA256_PREFIX} to 64 lowercase hex digits, got {sha256!r}")
     failures: list[str] = []
     for url in urls:
         try:
@@ -59,10 +66,11 @@ def download_first(
             failures.append(f"{url}: {failure}")
         except OSError as error:
             raise DownloadError(f"cannot write {destination}: {error}; is the folder writable?") from None
+    verb = "is" if len(sha256) == 64 else "starts with"
     raise DownloadError(
         f"download of {destination.name} failed ({'; '.join(failures)}). Nothing was saved. Retry later or "
-        f"from another network; or download the file by hand, check that its sha256 is {sha256}, and pass "
-        "its path with --weights."
+        f"from another network; or download the file by hand, check that its sha256 {verb} {sha256}, and pass "
+        "its path instead (--weights for a generator, loss.vgg_weights for the VGG19 of training)."
     )
 
 
@@ -100,5 +108,5 @@ def _fetch(
     if expected is not None and received != expected:
         # http.client returns end-of-file, not an error, when the server closes before Content-Length.
         raise _Failure(f"connection closed after {received} of {expected} bytes")
-    if digest.hexdigest() != sha256:
+    if not digest.hexdigest().startswith(sha256):
         raise _Failure(f"sha256 is {digest.hexdigest()}, expected {sha256} (corrupt or not the published file)")
