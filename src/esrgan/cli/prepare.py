@@ -2,13 +2,19 @@
 
     esrgan prepare HR_DIR -o OUT --scale 4                 # OUT/hr, OUT/lr_x4
     esrgan prepare HR_DIR -o OUT --scale 4 --subimages     # and OUT/hr_sub, OUT/lr_x4_sub (DIV2K-style crops)
+    esrgan prepare HR_DIR -o OUT --subimages --lmdb        # and OUT/hr_sub.lmdb, OUT/lr_x4_sub.lmdb (BasicSR layout)
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
+from tqdm import tqdm
+
+from esrgan.data.datasets import list_images
+from esrgan.data.lmdb_store import write_lmdb
 from esrgan.data.prepare import ROUNDINGS, extract_subimage_pairs, prepare_pairs
 
 
@@ -26,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--step", type=int, default=240, help="HR sub-image step (default: 240)")
     parser.add_argument("--thresh-size", type=int, default=0,
                         help="add an edge-flush crop when more than this many pixels are left over (default: 0)")
+    parser.add_argument("--lmdb", action="store_true",
+                        help="also pack the training pairs (the sub-images with --subimages) into LMDB databases")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
@@ -43,4 +51,14 @@ def run(args: argparse.Namespace) -> int:
                                         args.crop_size, args.step, args.thresh_size, args.workers, args.overwrite,
                                         not args.quiet)
         print(f"wrote {pieces} sub-image pairs to {output / 'hr_sub'} and {output / f'lr_x{args.scale}_sub'}")
+        hr, lr = output / "hr_sub", output / f"lr_x{args.scale}_sub"
+    if args.lmdb:
+        for folder in (hr, lr):
+            database = folder.with_name(f"{folder.name}.lmdb")
+            if args.overwrite:
+                shutil.rmtree(database, ignore_errors=True)
+            images = list_images(folder, "prepared")
+            with tqdm(total=len(images), desc=database.name, unit="image", disable=args.quiet) as bar:
+                count = write_lmdb(images, database, on_image=lambda _: bar.update())
+            print(f"packed {count} images into {database}")
     return 0

@@ -1,10 +1,10 @@
 """Training data: random HR patches with their aligned LR patches, flipped and rotated (paper Sec. 4.1).
 
 A training set is a folder of HR images and, optionally, a folder of LR images with the same file stems
-(`0001.png` or `0001x4.png`). Without an LR folder the LR patch is made with MATLAB's bicubic (the
-`imresize` of `esrgan.imaging.matlab_resize`, uint8 path) on the fly: the HR crop is taken with a margin of
-a few LR pixels, shrunk, and the margin cut off, which gives exactly the pixels of the whole shrunk
-(mod-cropped) image at a fraction of the cost.
+(`0001.png` or `0001x4.png`); either may be an LMDB database instead (`esrgan.data.lmdb_store`). Without
+LR images the LR patch is made with MATLAB's bicubic (the `imresize` of `esrgan.imaging.matlab_resize`,
+uint8 path) on the fly: the HR crop is taken with a margin of a few LR pixels, shrunk, and the margin cut
+off, which gives exactly the pixels of the whole shrunk (mod-cropped) image at a fraction of the cost.
 
 Randomness comes only from the key each sample is asked for: `TrainingSampler` yields `(index, seed,
 position)` keys, the crop and the augmentation are drawn from `default_rng((seed, position))`. So the data
@@ -26,6 +26,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset, Sampler
 
+from esrgan.data.lmdb_store import is_lmdb, lmdb_contents, read_lmdb_image
 from esrgan.errors import DatasetError, ImageReadError
 from esrgan.imaging.io import IMAGE_SUFFIXES, read_image
 from esrgan.imaging.matlab_resize import imresize
@@ -67,25 +68,43 @@ def image_size(path: Path) -> tuple[int, int]:
     return (height, width) if rotated else (width, height)
 
 
+def list_training_images(folder: Path, what: str) -> dict[Path, tuple[int, int]]:
+    """{image: (width, height)} of a folder of images, or of an LMDB database (`folder/key` stands for an entry)."""
+    if is_lmdb(folder):
+        return {Path(folder) / key: size for key, size in sorted(lmdb_contents(folder).items())}
+    return {path: image_size(path) for path in list_images(folder, what)}
+
+
+def read_training_image(path: Path) -> np.ndarray:
+    """A training image from a file, or from an LMDB database when `path` is `database/key`."""
+    try:
+        return read_lmdb_image(path.parent, path.name) if is_lmdb(path.parent) else read_image(path)
+    except ImageReadError as error:
+        raise DatasetError(str(error)) from None
+
+
 def scan_training_folder(hr_folder: Path, lr_folder: Path | None, scale: int, patch_size: int) -> list[TrainingImage]:
     """Check every image of a training set against the patch size and pair it with its LR image."""
-    hr_paths = list_images(hr_folder, "training HR")
-    lr_by_stem = {p.stem: p for p in list_images(lr_folder, "training LR")} if lr_folder is not None else {}
+    hr_sizes = list_training_images(hr_folder, "training HR")
+    hr_paths = list(hr_sizes)
+    lr_sizes = list_training_images(lr_folder, "training LR") if lr_folder is not None else {}
+    lr_by_stem = {p.stem if p.suffix.lower() in IMAGE_SUFFIXES else p.name: p for p in lr_sizes}
     images: list[TrainingImage] = []
     small: list[str] = []
     unpaired: list[str] = []
     mismatched: list[str] = []
     for hr in hr_paths:
-        width, height = image_size(hr)
+        width, height = hr_sizes[hr]
         if min(width, height) < patch_size:
             small.append(f"{hr.name} ({width}x{height})")
         lr = None
         if lr_folder is not None:
-            lr = lr_by_stem.get(hr.stem) or lr_by_stem.get(f"{hr.stem}x{scale}")
+            stem = hr.stem if hr.suffix.lower() in IMAGE_SUFFIXES else hr.name
+            lr = lr_by_stem.get(stem) or lr_by_stem.get(f"{stem}x{scale}")
             if lr is None:
                 unpaired.append(hr.name)
-            elif image_size(lr) != (width // scale, height // scale):
-                lr_w, lr_h = image_size(lr)
+            elif lr_sizes[lr] != (width // scale, height // scale):
+                lr_w, lr_h = lr_sizes[lr]
                 mismatched.append(f"{lr.name} is {lr_w}x{lr_h}, expected {width // scale}x{height // scale}")
         images.append(TrainingImage(hr, lr, width, height))
     if small:
@@ -178,11 +197,8 @@ class PatchDataset(Dataset):
         if index in self._cache:
             return self._cache[index]
         entry = self.images[index]
-        try:
-            hr = as_rgb(read_image(entry.hr))
-            lr = as_rgb(read_image(entry.lr)) if entry.lr is not None else None
-        except ImageReadError as error:
-            raise DatasetError(str(error)) from None
+        hr = as_rgb(read_training_image(entry.hr))
+        lr = as_rgb(read_training_image(entry.lr)) if entry.lr is not None else None
         if self.cache_images:
             if lr is None:  # shrink the whole image once rather than every crop
                 s = self.scale
