@@ -118,3 +118,16 @@ def test_backend_option_reaches_the_upscaler(tmp_path: Path, tiny_checkpoint: Pa
     assert upscale(source, "-o", tmp_path / "big.png", "--weights", tiny_checkpoint, "--backend", "torch",
                    "--batch", "2") == 0
     assert seen["backend"] == "torch" and seen["batch"] == 2
+
+
+def test_a_failed_write_is_reported_and_the_other_images_still_written(
+    tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outputs are encoded on a background thread: its failures must still reach the user and the exit code."""
+    first, second = make_image(tmp_path / "a.png"), make_image(tmp_path / "b.png")
+    (tmp_path / "out" / "a.png").mkdir(parents=True)  # a folder where the image should go
+    code = upscale(first, second, "-o", tmp_path / "out", "--weights", tiny_checkpoint, "--overwrite")
+    assert code == 1
+    assert read_image(tmp_path / "out" / "b.png").shape == (40, 48, 3)
+    err = capsys.readouterr().err
+    assert "a.png" in err and "1 of 2 images failed" in err

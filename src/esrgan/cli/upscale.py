@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from esrgan.api import load_model
@@ -14,6 +16,7 @@ from esrgan.cli.inputs import collect_images
 from esrgan.cli.options import add_model_arguments, add_runtime_arguments
 from esrgan.errors import ConfigError, ImageReadError, ImageWriteError
 from esrgan.imaging.io import IMAGE_SUFFIXES, read_image, write_image
+from esrgan.inference.pipeline import BackgroundWriter, prefetched
 from esrgan.inference.upscaler import Upscaler, resize_to_outscale
 from esrgan.weights.zoo import DEFAULT_MODEL
 
@@ -59,26 +62,42 @@ def run(args: argparse.Namespace) -> int:
                           tile=args.tile, tile_pad=args.tile_pad, precision=args.precision, device=args.device,
                           backend=args.backend, batch=args.batch, progress=not args.quiet)
     output = Path(args.output)
-    targets = [output_path(s, output, len(sources) == 1, args.suffix, args.ext) for s in sources]
-    failures = 0
-    for source, target in tqdm(list(zip(sources, targets)), desc="images", unit="img", disable=args.quiet):
-        try:
-            upscale_file(upscaler, source, target, args)
-        except (ImageReadError, ImageWriteError) as error:
-            failures += 1
-            tqdm.write(f"esrgan: skipped: {error}", file=sys.stderr)
+    jobs = [(s, output_path(s, output, len(sources) == 1, args.suffix, args.ext)) for s in sources]
+    failures: list[str] = []
+    # The next image is decoded and the last one encoded on background threads while the network runs.
+    with BackgroundWriter() as writer:
+        writes = []
+        loads = prefetched(jobs, lambda job: read_input(*job, args))
+        for (source, target), loaded in tqdm(loads, total=len(jobs), desc="images", unit="img", disable=args.quiet):
+            try:
+                result = upscale_image(upscaler, loaded.result(), source.name, args)
+            except (ImageReadError, ImageWriteError) as error:
+                failures.append(str(error))
+                tqdm.write(f"esrgan: skipped: {error}", file=sys.stderr)
+                continue
+            writes.append(writer.submit(partial(write_image, target, result, overwrite=args.overwrite)))
+    for write in writes:
+        if (error := write.exception()) is not None:
+            if not isinstance(error, ImageWriteError):
+                raise error
+            failures.append(str(error))
+            print(f"esrgan: not written: {error}", file=sys.stderr)
     if failures:
-        print(f"esrgan: {failures} of {len(sources)} images failed", file=sys.stderr)
+        print(f"esrgan: {len(failures)} of {len(sources)} images failed", file=sys.stderr)
     return 1 if failures else 0
 
 
-def upscale_file(upscaler: Upscaler, source: Path, target: Path, args: argparse.Namespace) -> None:
+def read_input(source: Path, target: Path, args: argparse.Namespace) -> np.ndarray:
+    """The decoded input, once it is sure its output may be written (so no image is upscaled for nothing)."""
     if source.resolve() == target.resolve():
         raise ImageWriteError(f"{target}: would replace its own input; choose another output or a --suffix")
     if target.exists() and not args.overwrite:
         raise ImageWriteError(f"{target}: exists; pass --overwrite to replace it")
-    image = read_image(source, max_pixels=int(args.max_pixels))
-    with tqdm(desc=source.name, unit="tile", leave=False, disable=args.quiet) as bar:
+    return read_image(source, max_pixels=int(args.max_pixels))
+
+
+def upscale_image(upscaler: Upscaler, image: np.ndarray, name: str, args: argparse.Namespace) -> np.ndarray:
+    with tqdm(desc=name, unit="tile", leave=False, disable=args.quiet) as bar:
         def on_tile(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
@@ -88,4 +107,4 @@ def upscale_file(upscaler: Upscaler, source: Path, target: Path, args: argparse.
         result = back_project(result, image, args.back_projection)
     if args.outscale is not None and args.outscale != upscaler.scale:
         result = resize_to_outscale(result, image.shape[0], image.shape[1], args.outscale)
-    write_image(target, result, overwrite=args.overwrite)
+    return result
