@@ -227,7 +227,7 @@ class Table:
 
 def load_average() -> str:
     try:
-        return "load average %.2f %.2f %.2f" % os.getloadavg()
+        return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
         return "load average unknown"
 
@@ -258,8 +258,8 @@ def cpu_section(model: nn.Module, args: argparse.Namespace) -> None:
         for side in args.sizes:
             image = lr_image(side, side)
             tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
-            runs: dict[str, Callable[[], object]] = {"baseline": lambda: baseline(tensor)}
-            runs.update({name: (lambda u=u: u.upscale(image)) for name, u in upscalers.items()})
+            runs: dict[str, Callable[[], object]] = {"baseline": lambda t=tensor: baseline(t)}
+            runs.update({name: (lambda u=u, i=image: u.upscale(i)) for name, u in upscalers.items()})
             timings = interleaved(runs, args.repeats, cpu)
             for name, upscaler in upscalers.items():
                 table.add(Row(f"{side}×{side}", side * side, timings[name], ceilings[upscaler.dtype],
@@ -296,15 +296,15 @@ def cuda_section(model: nn.Module, args: argparse.Namespace) -> None:
         for side in args.sizes:
             image = lr_image(side, side)
             tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).to(cuda)
-            timings = interleaved({"baseline": lambda: baseline(tensor), "default": lambda: upscaler.upscale(image)},
-                                  args.repeats, cuda)
+            timings = interleaved({"baseline": lambda t=tensor: baseline(t),
+                                   "default": lambda i=image: upscaler.upscale(i)}, args.repeats, cuda)
             table.add(Row(f"{side}×{side}", side * side, timings["default"], ceilings[dtype], DTYPE_NAMES[dtype],
                           timings["baseline"], "whole image, uint8 in and out"))
             table.add(Row(f"{side}×{side}", side * side, timings["baseline"], ceilings[torch.float32], "fp32",
                           note="plain eager baseline"))
         for batch in args.cuda_batches:
             tiles = torch.rand(batch, 3, 256, 256, device=cuda)
-            timing = interleaved({"batch": lambda: upscaler.forward(tiles)}, args.repeats, cuda)["batch"]
+            timing = interleaved({"batch": lambda t=tiles: upscaler.forward(t)}, args.repeats, cuda)["batch"]
             table.add(Row(f"{batch}× 256×256", batch * 256 * 256, timing, ceilings[dtype], DTYPE_NAMES[dtype],
                           note=f"{batch / timing.seconds:.1f} tiles/s"))
     print("(peak mem on CUDA: torch.cuda.max_memory_allocated)")

@@ -59,7 +59,8 @@ def test_tiny_network_per_image_rows_csv_and_saved_sr(small_set: Path, tiny_chec
     out = capsys.readouterr().out
     assert "tiny.safetensors x4" in out and "PSNR-RGB" in out and "one.png" in out and "Small (mean)" in out
     rows = list(csv.DictReader((tmp_path / "r.csv").open()))
-    assert [(r["dataset"], r["image"]) for r in rows] == [("Small", "one.png"), ("Small", "two.png"), ("Small", "(mean)")]
+    assert [(r["dataset"], r["image"]) for r in rows] == [
+        ("Small", "one.png"), ("Small", "two.png"), ("Small", "(mean)")]
     assert float(rows[2]["psnr"]) == pytest.approx((float(rows[0]["psnr"]) + float(rows[1]["psnr"])) / 2)
     assert read_image(tmp_path / "sr" / "Small" / "one.png").shape == (40, 48, 3)
     assert read_image(tmp_path / "sr" / "Small" / "two.png").shape == (44, 36)  # grey stays grey, mod-cropped
@@ -115,7 +116,9 @@ def test_scale_must_match_the_model(small_set: Path, tiny_checkpoint: Path, caps
     assert "does not match the model, which upscales x4" in capsys.readouterr().err
 
 
-def test_empty_dataset_folder_is_a_clear_error(small_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_empty_dataset_folder_is_a_clear_error(
+    small_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "Empty").mkdir()
     assert evaluate("--model", "bicubic", "-s", "4", "-d", small_set, "-d", tmp_path / "Empty") == 2
     captured = capsys.readouterr()

@@ -51,7 +51,8 @@ def folder(path: Path, images: dict[str, np.ndarray]) -> Path:
 @pytest.fixture
 def hr_dir(tmp_path: Path) -> Path:
     """Two colour images, one of them not a multiple of 4 in size, and a grey one."""
-    return folder(tmp_path / "hr", {"a.png": textured(40, 52), "b.png": textured(43, 50), "c.png": textured(36, 36, None)})
+    return folder(tmp_path / "hr",
+                  {"a.png": textured(40, 52), "b.png": textured(43, 50), "c.png": textured(36, 36, None)})
 
 
 def bicubic_run(datasets: list[Dataset], **options) -> object:
@@ -80,7 +81,8 @@ def test_scores_are_the_metrics_of_the_mod_cropped_hr_and_its_bicubic_round_trip
 
 
 def test_lr_rounding_once_is_the_float_convention_of_the_esrgan_release(hr_dir: Path) -> None:
-    per_pass, once = (bicubic_run([Dataset(hr_dir)], metrics=("psnr",), lr_rounding=r).datasets[0] for r in ("per_pass", "once"))
+    per_pass, once = (bicubic_run([Dataset(hr_dir)], metrics=("psnr",), lr_rounding=r).datasets[0]
+                      for r in ("per_pass", "once"))
     hr = mod_crop(read_image(hr_dir / "a.png"), 4)
     assert once.images[0].scores["psnr"] == psnr(imresize(make_lr(hr, 4, "once"), scale=4), hr, 4, y_channel=True)
     assert once.images[0].scores != per_pass.images[0].scores and "rounded once" in once.source
@@ -146,7 +148,8 @@ def test_bad_images_are_recorded_and_the_others_still_scored(hr_dir: Path, tmp_p
 
 
 def test_lr_image_of_the_wrong_size_is_refused_before_the_network_runs(hr_dir: Path, tmp_path: Path) -> None:
-    lr_dir = folder(tmp_path / "lr", {"a.png": textured(10, 13), "b.png": textured(5, 5), "c.png": textured(9, 9, None)})
+    lr_dir = folder(tmp_path / "lr",
+                    {"a.png": textured(10, 13), "b.png": textured(5, 5), "c.png": textured(9, 9, None)})
     calls = []
 
     def network(lr: np.ndarray) -> np.ndarray:

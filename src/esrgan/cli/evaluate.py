@@ -3,8 +3,8 @@
 Each --dataset is a folder of HR images; `--model bicubic --scale S` scores MATLAB bicubic upscaling, no
 network. Without --lr-dir or --sr-dir the LR inputs are made from the mod-cropped HR images with MATLAB's
 bicubic (uint8 path, as the benchmark LR packs were). PSNR and SSIM are computed on MATLAB's Y channel with
-`scale` border pixels cropped; NIQE, Ma and PI on rounded Y with a 4-px crop, as PIRM 2018 did. The network runs in fp32 unless --precision says otherwise, so that the scores do
-not depend on the hardware.
+`scale` border pixels cropped; NIQE, Ma and PI on rounded Y with a 4-px crop, as PIRM 2018 did. The network
+runs in fp32 unless --precision says otherwise, so that the scores do not depend on the hardware.
 """
 
 from __future__ import annotations

@@ -75,6 +75,11 @@ def list_training_images(folder: Path, what: str) -> dict[Path, tuple[int, int]]
     return {path: image_size(path) for path in list_images(folder, what)}
 
 
+def image_key(path: Path) -> str:
+    """What pairs an HR image with its LR image: the file stem, or an LMDB entry's key (which has no suffix)."""
+    return path.stem if path.suffix.lower() in IMAGE_SUFFIXES else path.name
+
+
 def read_training_image(path: Path) -> np.ndarray:
     """A training image from a file, or from an LMDB database when `path` is `database/key`."""
     try:
@@ -88,7 +93,7 @@ def scan_training_folder(hr_folder: Path, lr_folder: Path | None, scale: int, pa
     hr_sizes = list_training_images(hr_folder, "training HR")
     hr_paths = list(hr_sizes)
     lr_sizes = list_training_images(lr_folder, "training LR") if lr_folder is not None else {}
-    lr_by_stem = {p.stem if p.suffix.lower() in IMAGE_SUFFIXES else p.name: p for p in lr_sizes}
+    lr_by_stem = {image_key(p): p for p in lr_sizes}
     images: list[TrainingImage] = []
     small: list[str] = []
     unpaired: list[str] = []
@@ -99,8 +104,8 @@ def scan_training_folder(hr_folder: Path, lr_folder: Path | None, scale: int, pa
             small.append(f"{hr.name} ({width}x{height})")
         lr = None
         if lr_folder is not None:
-            stem = hr.stem if hr.suffix.lower() in IMAGE_SUFFIXES else hr.name
-            lr = lr_by_stem.get(stem) or lr_by_stem.get(f"{stem}x{scale}")
+            key = image_key(hr)
+            lr = lr_by_stem.get(key) or lr_by_stem.get(f"{key}x{scale}")
             if lr is None:
                 unpaired.append(hr.name)
             elif lr_sizes[lr] != (width // scale, height // scale):

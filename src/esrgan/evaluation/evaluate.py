@@ -281,7 +281,9 @@ class _DatasetRun:
     def read(self, path: Path) -> np.ndarray:
         return _colour_planes(read_image(path, max_pixels=self.options.max_pixels))
 
-    def sr_image(self, hr_path: Path, full_hr: np.ndarray, hr: np.ndarray, super_resolve: SuperResolve | None) -> np.ndarray:
+    def sr_image(
+        self, hr_path: Path, full_hr: np.ndarray, hr: np.ndarray, super_resolve: SuperResolve | None
+    ) -> np.ndarray:
         """The SR image for `hr` (already mod-cropped; `full_hr` is before cropping), checked against its size."""
         scale = self.options.scale
         if self.dataset.sr_dir is not None:
@@ -300,7 +302,9 @@ class _DatasetRun:
         if self.dataset.lr_dir is not None:
             path = find_by_stem(self.lr_paths, hr_path.stem, scale)
             if path is None:
-                raise DatasetError(f"no LR image named {hr_path.stem}.* or {hr_path.stem}x{scale}.* in {self.dataset.lr_dir}")
+                raise DatasetError(
+                    f"no LR image named {hr_path.stem}.* or {hr_path.stem}x{scale}.* in {self.dataset.lr_dir}"
+                )
             lr = self.read(path)
             if (lr.shape[0] * scale, lr.shape[1] * scale) != hr.shape[:2]:
                 raise DatasetError(
