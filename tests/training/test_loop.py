@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from esrgan.archs.spec import build_model
-from esrgan.errors import CheckpointError, ConfigError, DatasetError
+from esrgan.errors import CheckpointError, ConfigError, DatasetError, DownloadError
 from esrgan.training.checkpoint import list_checkpoints, load_training_state
 from esrgan.training.loop import TrainingDivergedError, generator_spec, train
 from esrgan.weights.layouts import load_checkpoint
@@ -160,6 +160,17 @@ def test_a_vgg_file_that_is_not_vgg19_is_refused_before_training(tmp_path: Path,
     torch.save({"features.0.weight": torch.zeros(1)}, bogus)
     config = tiny_config(tmp_path, gan_images, "gan", loss={"vgg_weights": str(bogus)})
     with pytest.raises(CheckpointError, match="not a VGG19"):
+        train(config)
+    assert not config.run_dir.exists()
+
+
+def test_imagenet_vgg19_that_cannot_be_fetched_stops_before_training(
+    tmp_path: Path, gan_images: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ESRGAN_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("ESRGAN_MIRROR", "http://127.0.0.1:9")  # the discard port: connection refused
+    config = tiny_config(tmp_path, gan_images, "gan", loss={"vgg_weights": "imagenet"})
+    with pytest.raises(DownloadError, match="vgg19-dcbb9e9d.pth.*starts with dcbb9e9d"):
         train(config)
     assert not config.run_dir.exists()
 

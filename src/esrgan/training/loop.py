@@ -33,7 +33,7 @@ from esrgan.archs.spec import ModelSpec, build_model
 from esrgan.archs.vgg import VGG19
 from esrgan.atomic import atomic_write
 from esrgan.data.datasets import PatchDataset, TrainingSampler, scan_training_folder
-from esrgan.errors import CheckpointError, ConfigError, EsrganError
+from esrgan.errors import CheckpointError, ConfigError, DownloadError, EsrganError
 from esrgan.imaging.io import write_image
 from esrgan.training.checkpoint import latest_checkpoint, load_training_state, save_training_state
 from esrgan.training.config import TrainConfig, config_to_dict, dump_config
@@ -42,7 +42,7 @@ from esrgan.training.losses import GeneratorLossWeights, PerceptualLoss
 from esrgan.training.step import Networks, Objective, Optimizers, train_step
 from esrgan.training.validation import load_validation_set, validate
 from esrgan.weights.layouts import load_checkpoint
-from esrgan.weights.vgg import load_vgg19_weights
+from esrgan.weights.vgg import load_vgg19_weights, resolve_vgg19_weights
 
 
 class TrainingDivergedError(EsrganError):
@@ -84,6 +84,8 @@ def _train(config: TrainConfig, resume: bool, dist: Distributed) -> TrainResult:
     val_images = load_validation_set(config.validation.folder, data.scale) if config.validation.folder else []
     resume_from = _checkpoint_to_resume(run_dir, resume)
     spec = generator_spec(config)
+    if config.stage == "gan":
+        _fetch_vgg19_once(config.loss.vgg_weights, dist)
 
     # 2. Networks, losses, optimisers.
     torch.manual_seed(config.seed)
@@ -202,6 +204,21 @@ def _load_pretrained(generator: torch.nn.Module, spec: ModelSpec, path: Path) ->
             "make the generator section match the weights"
         )
     generator.load_state_dict(state)
+
+
+def _fetch_vgg19_once(source: str, dist: Distributed) -> None:
+    """Fetch `imagenet` VGG19 weights into the cache on the main process before the others look for them, so
+    a multi-process run downloads the file once per machine, and a failed download stops every rank."""
+    if source == "random":
+        return
+    failure: DownloadError | None = None
+    if dist.is_main:
+        try:
+            resolve_vgg19_weights(source)
+        except DownloadError as error:
+            failure = error
+    if dist.any(failure is not None)[0]:
+        raise failure or DownloadError("the main process could not fetch the VGG19 weights (see its message)")
 
 
 def _gan_objective(config: TrainConfig, device: torch.device) -> Objective:
