@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from tqdm import tqdm
 
 from esrgan.api import load_model
-from esrgan.cli.options import add_model_arguments, add_runtime_arguments
+from esrgan.cli.options import add_model_arguments, add_runtime_arguments, runtime_options
 from esrgan.data.prepare import ROUNDINGS
 from esrgan.errors import ConfigError
 from esrgan.evaluation.evaluate import (
@@ -99,8 +100,7 @@ def _method(args: argparse.Namespace) -> tuple[str, SuperResolve | None, int]:
         if args.scale is None:
             raise ConfigError("--model bicubic needs --scale")
         return BICUBIC, bicubic_upscaler(args.scale), args.scale
-    upscaler = load_model(name, tile=args.tile, tile_pad=args.tile_pad, precision=args.precision,
-                          device=args.device, backend=args.backend, batch=args.batch, progress=not args.quiet)
+    upscaler = load_model(name, **asdict(runtime_options(args)), progress=not args.quiet)
     if args.scale is not None and args.scale != upscaler.scale:
         raise ConfigError(f"--scale {args.scale} does not match the model, which upscales x{upscaler.scale}")
     return str(name), upscaler.upscale, upscaler.scale

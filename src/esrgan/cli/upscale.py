@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from tqdm import tqdm
 from esrgan.api import load_model
 from esrgan.back_projection import back_project
 from esrgan.cli.inputs import collect_images
-from esrgan.cli.options import add_model_arguments, add_runtime_arguments
+from esrgan.cli.options import add_model_arguments, add_runtime_arguments, runtime_options
 from esrgan.errors import ConfigError, ImageReadError, ImageWriteError
 from esrgan.imaging.io import IMAGE_SUFFIXES, read_image, write_image
 from esrgan.inference.pipeline import BackgroundWriter, prefetched
@@ -59,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.back_projection < 0:
         raise ConfigError("--back-projection takes a number of iterations >= 0")
     upscaler = load_model(args.weights or args.model, blend_with=args.blend_with, alpha=args.alpha,
-                          tile=args.tile, tile_pad=args.tile_pad, precision=args.precision, device=args.device,
-                          backend=args.backend, batch=args.batch, progress=not args.quiet)
+                          **asdict(runtime_options(args)), progress=not args.quiet)
     output = Path(args.output)
     jobs = [(s, output_path(s, output, len(sources) == 1, args.suffix, args.ext)) for s in sources]
     failures: list[str] = []
