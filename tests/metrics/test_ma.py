@@ -20,8 +20,8 @@ from esrgan.metrics.ma import (
     local_frequency_features,
     nrqm_features,
     spatial_svd_features,
-    steerable_pyramid,
 )
+from esrgan.metrics.steerable_pyramid import steerable_pyramid
 from tests.conftest import SHARED
 
 
