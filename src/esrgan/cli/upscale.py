@@ -63,6 +63,14 @@ def run(args: argparse.Namespace) -> int:
                           **asdict(runtime_options(args)), progress=not args.quiet)
     output = Path(args.output)
     jobs = [(s, output_path(s, output, len(sources) == 1, args.suffix, args.ext)) for s in sources]
+    failures = upscale_files(upscaler, jobs, args)
+    if failures:
+        print(f"esrgan: {len(failures)} of {len(sources)} images failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def upscale_files(upscaler: Upscaler, jobs: list[tuple[Path, Path]], args: argparse.Namespace) -> list[str]:
+    """Upscale each (source, target) pair; return the failures (each also printed on stderr)."""
     failures: list[str] = []
     # The next image is decoded and the last one encoded on background threads while the network runs.
     with BackgroundWriter() as writer:
@@ -82,9 +90,7 @@ def run(args: argparse.Namespace) -> int:
                 raise error
             failures.append(str(error))
             print(f"esrgan: not written: {error}", file=sys.stderr)
-    if failures:
-        print(f"esrgan: {len(failures)} of {len(sources)} images failed", file=sys.stderr)
-    return 1 if failures else 0
+    return failures
 
 
 def read_input(source: Path, target: Path, args: argparse.Namespace) -> np.ndarray:
