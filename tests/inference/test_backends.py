@@ -58,6 +58,24 @@ def test_fp32_equals_eager(backend: str) -> None:
     assert (run(x) - eager_fp32(model, x)).abs().max() <= 1e-5
 
 
+@needs_openvino
+@pytest.mark.parametrize("scale", [1, 2, 8])
+def test_openvino_fp32_equals_eager_at_every_scale(scale: int) -> None:
+    """Scales 1 and 2 pixel-unshuffle the input, 8 upsamples three times: the converted graph must follow."""
+    spec = ModelSpec(scale=scale, num_feat=8, num_block=2, num_grow_ch=4)
+    model = tiny_rrdbnet(spec, seed=scale)
+    for name, tensor in model.named_parameters():
+        if name.endswith("bias"):
+            tensor.data.uniform_(-0.1, 0.1)
+    x = torch.rand(1, 3, 16, 20)
+    with torch.no_grad():
+        expected = tiny_rrdbnet(spec, seed=scale).requires_grad_(False)
+        expected.load_state_dict(model.state_dict())
+        expected = expected.eval()(x).clamp(0, 1)
+    output = create_backend("openvino", model, spec, CPU, torch.float32)(x)
+    assert output.shape == expected.shape and (output - expected).abs().max() <= 1e-5
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_bf16_stays_near_eager(backend: str) -> None:
     model = tiny_rrdbnet(FOUR_BLOCKS, seed=7)
