@@ -75,3 +75,18 @@ def test_an_lmdb_training_set_gives_the_folders_patches(tmp_path: Path) -> None:
             torch.testing.assert_close(a, b, rtol=0, atol=0)
     with pytest.raises(DatasetError, match="smaller than the 96-pixel HR patch"):
         scan_training_folder(out / "hr.lmdb", None, 4, 96)
+
+
+def test_dataloader_workers_read_the_database(tmp_path: Path) -> None:
+    """Workers fork after the parent has read (and opened the database): each must still read correctly."""
+    from torch.utils.data import DataLoader
+
+    images(tmp_path / "in")
+    write_lmdb([tmp_path / "in" / "rgb.png"], tmp_path / "hr.lmdb")
+    dataset = PatchDataset(scan_training_folder(tmp_path / "hr.lmdb", None, 4, 16), 4, 16)
+    keys = [(0, 0, position) for position in range(4)]
+    expected = [dataset[key][1] for key in keys]  # the parent opens the database first
+    loader = DataLoader(dataset, batch_size=1, sampler=keys, num_workers=2)
+    for (_, hr), want in zip(loader, expected, strict=True):
+        torch.testing.assert_close(hr[0], want, rtol=0, atol=0)
+    torch.testing.assert_close(dataset[keys[0]][1], expected[0], rtol=0, atol=0)  # the parent's handle still works

@@ -12,6 +12,7 @@ the fork, as LMDB requires.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterable
@@ -26,7 +27,8 @@ from esrgan.imaging.io import read_image
 
 META_INFO = "meta_info.txt"
 _META_LINE = re.compile(r"(?P<name>\S+) \((?P<h>\d+),(?P<w>\d+),(?P<c>\d+)\) (?P<level>\d+)")
-_open_databases: dict[Path, Any] = {}
+_open_databases: dict[Path, tuple[int, Any]] = {}
+"""Folder → (process id, open environment)."""
 
 
 def _import_lmdb() -> Any:
@@ -59,13 +61,27 @@ def lmdb_contents(folder: Path) -> dict[str, tuple[int, int]]:
     return contents
 
 
+def _database(folder: Path) -> Any:
+    """This process's read-only handle on `folder`.
+
+    A DataLoader worker forked after the parent opened the database inherits the parent's handle, which LMDB
+    forbids using in the child (and py-lmdb refuses to open the same path twice): the child closes its copy
+    of the inherited handle, which leaves the parent's alone, and opens its own.
+    """
+    folder = folder.resolve()
+    handle = _open_databases.get(folder)
+    if handle is not None and handle[0] == os.getpid():
+        return handle[1]
+    if handle is not None:
+        handle[1].close()
+    environment = _import_lmdb().open(str(folder), readonly=True, lock=False, readahead=False)
+    _open_databases[folder] = (os.getpid(), environment)
+    return environment
+
+
 def read_lmdb_image(folder: Path, key: str) -> np.ndarray:
     """The image stored under `key`, RGB (H, W, 3) or grey (H, W), uint8 or uint16."""
-    folder = Path(folder).resolve()
-    if folder not in _open_databases:
-        lmdb = _import_lmdb()
-        _open_databases[folder] = lmdb.open(str(folder), readonly=True, lock=False, readahead=False)
-    with _open_databases[folder].begin(write=False) as transaction:
+    with _database(Path(folder)).begin(write=False) as transaction:
         encoded = transaction.get(key.encode("utf-8"))
     if encoded is None:
         raise DatasetError(f"{folder}: no image under the key {key!r} (is {META_INFO} out of date?)")
