@@ -3,6 +3,8 @@ tool load, and an LMDB training set gives the very patches its folder gives."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -77,16 +79,31 @@ def test_an_lmdb_training_set_gives_the_folders_patches(tmp_path: Path) -> None:
         scan_training_folder(out / "hr.lmdb", None, 4, 96)
 
 
-def test_dataloader_workers_read_the_database(tmp_path: Path) -> None:
-    """Workers fork after the parent has read (and opened the database): each must still read correctly."""
-    from torch.utils.data import DataLoader
+WORKERS_SCRIPT = """
+import sys
+from pathlib import Path
 
+import torch
+from torch.utils.data import DataLoader
+
+from esrgan.data.datasets import PatchDataset, scan_training_folder
+
+dataset = PatchDataset(scan_training_folder(Path(sys.argv[1]), None, 4, 16), 4, 16)
+keys = [(0, 0, position) for position in range(4)]
+expected = [dataset[key][1] for key in keys]  # the parent opens the database before the workers fork
+loader = DataLoader(dataset, batch_size=1, sampler=keys, num_workers=2, multiprocessing_context="fork")
+for (_, hr), want in zip(loader, expected, strict=True):
+    torch.testing.assert_close(hr[0], want, rtol=0, atol=0)
+torch.testing.assert_close(dataset[keys[0]][1], expected[0], rtol=0, atol=0)  # the parent's handle still works
+print("ok")
+"""
+
+
+def test_dataloader_workers_forked_after_the_parent_opened_the_database_read_it(tmp_path: Path) -> None:
+    """Run in a fresh interpreter: forking DataLoader workers from the test process, which holds OpenVINO's
+    and OpenMP's thread pools by then, is what the test would otherwise be testing."""
     images(tmp_path / "in")
     write_lmdb([tmp_path / "in" / "rgb.png"], tmp_path / "hr.lmdb")
-    dataset = PatchDataset(scan_training_folder(tmp_path / "hr.lmdb", None, 4, 16), 4, 16)
-    keys = [(0, 0, position) for position in range(4)]
-    expected = [dataset[key][1] for key in keys]  # the parent opens the database first
-    loader = DataLoader(dataset, batch_size=1, sampler=keys, num_workers=2)
-    for (_, hr), want in zip(loader, expected, strict=True):
-        torch.testing.assert_close(hr[0], want, rtol=0, atol=0)
-    torch.testing.assert_close(dataset[keys[0]][1], expected[0], rtol=0, atol=0)  # the parent's handle still works
+    result = subprocess.run([sys.executable, "-c", WORKERS_SCRIPT, str(tmp_path / "hr.lmdb")],
+                            capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

@@ -206,13 +206,12 @@ def test_mixed_precision_trains_with_finite_losses(tmp_path: Path, small_images:
 
 
 def test_an_lmdb_training_set_trains_exactly_as_its_folder(tmp_path: Path, small_images: Path) -> None:
-    """Same images, same seed: the same losses, whether read from PNG files or from LMDB in two workers."""
+    """Same images, same seed: the same losses, whether read from PNG files or from an LMDB database."""
     pytest.importorskip("lmdb")
     from esrgan.data.lmdb_store import write_lmdb
 
     database = tmp_path / "hr.lmdb"
     write_lmdb(sorted(small_images.glob("*.png")), database)
     from_folder = train(tiny_config(tmp_path / "folder", small_images, training={"iterations": 3}))
-    from_lmdb = train(tiny_config(tmp_path / "lmdb", database, training={"iterations": 3},
-                                  data={"workers": 2}))
+    from_lmdb = train(tiny_config(tmp_path / "lmdb", database, training={"iterations": 3}))
     assert loss_records(from_lmdb.run_dir) == loss_records(from_folder.run_dir)
