@@ -26,6 +26,9 @@ from esrgan.errors import DatasetError, ImageReadError
 from esrgan.imaging.io import read_image
 
 META_INFO = "meta_info.txt"
+MAP_SIZE = 1 << 40
+"""The most a database may grow to: address space only (py-lmdb: no cost on 64-bit systems), so that JPEG
+inputs re-encoded as PNG, many times their file size, never fill it."""
 _META_LINE = re.compile(r"(?P<name>\S+) \((?P<h>\d+),(?P<w>\d+),(?P<c>\d+)\) (?P<level>\d+)")
 _open_databases: dict[Path, tuple[int, Any]] = {}
 """Folder → (process id, open environment)."""
@@ -110,11 +113,10 @@ def write_lmdb(
     if len(set(stems)) != len(stems):
         raise DatasetError(f"two images share a file stem in {destination.name}'s input; keys must be unique")
     lines = []
-    total = sum(p.stat().st_size for p in paths)
     # Written beside the destination and renamed into place: a failure leaves no half-filled database.
     partial = destination.with_name(f".part-{destination.name}")
     shutil.rmtree(partial, ignore_errors=True)
-    environment = lmdb.open(str(partial), map_size=max(total * 10, 1 << 24))
+    environment = lmdb.open(str(partial), map_size=MAP_SIZE)
     try:
         with environment.begin(write=True) as transaction:
             for path in paths:
