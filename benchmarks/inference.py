@@ -144,15 +144,6 @@ class Timing:
     all_seconds: list[float]
 
 
-def matmul_ceiling(dtype: torch.dtype, device: torch.device, side: int, repeats: int) -> float:
-    """GFLOP/s of a large square matmul in `dtype`: the most this machine's GEMM does in that precision."""
-    a = torch.randn(side, side, device=device).to(dtype)
-    b = torch.randn(side, side, device=device).to(dtype)
-    out = torch.empty(side, side, device=device, dtype=dtype)
-    timing = interleaved({"mm": lambda: torch.matmul(a, b, out=out)}, repeats, device)["mm"]
-    return 2 * side**3 / timing.seconds / 1e9
-
-
 class MatmulProbe:
     """`count` square matmuls in one call, timed among a case's runs: the ceiling while that case ran.
 
@@ -172,6 +163,12 @@ class MatmulProbe:
 
     def gflops(self, timing: Timing) -> float:
         return 2 * self.side**3 * self.count / timing.seconds / 1e9
+
+
+def matmul_ceiling(dtype: torch.dtype, device: torch.device, side: int, repeats: int) -> float:
+    """GFLOP/s of a large square matmul in `dtype`: the most this machine's GEMM does in that precision."""
+    probe = MatmulProbe(dtype, device, side, count=1)
+    return probe.gflops(interleaved({"mm": probe}, repeats, device)["mm"])
 
 
 def load_paper_model() -> tuple[nn.Module, str]:
