@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from esrgan.archs.concat_free import ConcatFreeDenseBlock, ConcatFreeRRDB
 from esrgan.archs.rrdbnet import RESIDUAL_SCALE, RRDB
@@ -35,6 +36,7 @@ from esrgan.inference.tiling import split_evenly
 
 DENSE_BLOCK_CONTEXT = 5
 """3×3 convolutions in a dense block: pixels of context a tile needs on each side to come out exact."""
+TILE_COPIES = ("Slice", "StridedSlice", "Pad", "Concat")
 FLOP_PER_DENSE_BLOCK_PIXEL = 2 * 9 * 32 * (64 + 96 + 128 + 160) + 2 * 9 * 64 * 192
 
 
@@ -79,10 +81,16 @@ class DepthFirstTrunk(Trunk):
             for x0, x1 in split_evenly(width, self.tile):
                 top, left = max(y0 - context, 0), max(x0 - context, 0)
                 bottom, right = min(y1 + context, height), min(x1 + context, width)
-                out = dense_block(x[:, :, top:bottom, left:right], skip[:, :, top:bottom, left:right])
-                row.append(out[:, :, y0 - top:y1 - top, x0 - left:x1 - left])
+                out = dense_block(crop(x, top, bottom, left, right), crop(skip, top, bottom, left, right))
+                row.append(crop(out, y0 - top, y1 - top, x0 - left, x1 - left))
             rows.append(torch.cat(row, 3))
         return torch.cat(rows, 2)
+
+
+def crop(image: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    """`image[..., top:bottom, left:right]` as a negative pad: OpenVINO copies it 3× faster than a slice."""
+    height, width = image.shape[-2:]
+    return F.pad(image, (-left, right - width, -top, bottom - height))
 
 
 def compile_for(openvino: Any, module: nn.Module, shape: tuple[int, ...]) -> Any:
@@ -96,8 +104,8 @@ def seconds_by_kind(request: Any) -> dict[str, float]:
     """OpenVINO's per-layer counters of the last run, summed into convolutions, tile copies and the rest."""
     kinds: dict[str, float] = collections.defaultdict(float)
     for layer in request.get_profiling_info():
-        kind = {"Convolution": "convolutions", "Slice": "tile copies", "StridedSlice": "tile copies",
-                "Concat": "tile copies"}.get(layer.node_type, "other")
+        kind = "convolutions" if layer.node_type == "Convolution" else "other"
+        kind = "tile copies" if layer.node_type in TILE_COPIES else kind
         kinds[kind] += layer.real_time.total_seconds()
     return kinds
 
