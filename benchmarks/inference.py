@@ -304,6 +304,7 @@ def cpu_section(model: nn.Module, spec: ModelSpec, args: argparse.Namespace) -> 
     print(f"each case also times {probe.count} {args.matmul_side}² {precision} matmuls per round: "
           "its \"% of matmul\" is of that ceiling, measured beside it")
     table = Table()
+    per_pixel: dict[int, float] = {}
     with torch.inference_mode():
         for side in args.sizes:
             image = lr_image(side, side)
@@ -318,8 +319,8 @@ def cpu_section(model: nn.Module, spec: ModelSpec, args: argparse.Namespace) -> 
                               flop, timings["baseline"], f"backend {name}; ceiling {ceiling:,.0f}"))
             table.add(Row(f"{side}×{side}", side * side, timings["baseline"], ceilings[torch.float32], "fp32",
                           flop, note="plain eager baseline"))
+            per_pixel[side] = timings[backends[0]].seconds / side**2
         reference = max(args.sizes)
-        per_pixel_reference = timings[backends[0]].seconds / reference**2
         height, width = args.large
         image = lr_image(height, width)
         timings = interleaved({"default": lambda: default.upscale(image), "tiled": lambda: small_tiles.upscale(image),
@@ -328,7 +329,7 @@ def cpu_section(model: nn.Module, spec: ModelSpec, args: argparse.Namespace) -> 
         for name, upscaler in (("default", default), ("tiled", small_tiles)):
             tiles = len(tile_grid(height, width, upscaler.tile, upscaler.tile_pad, upscaler.multiple))
             how = "default tile" if name == "default" else "--tile"
-            ratio = timings[name].seconds / (height * width) / per_pixel_reference
+            ratio = timings[name].seconds / (height * width) / per_pixel[reference]
             note = (f"{how} {upscaler.tile}: {tiles} tile(s), pad {upscaler.tile_pad}; ceiling {ceiling:,.0f}; "
                     f"s/pixel = {ratio:.2f}× the {reference}² one")
             table.add(Row(f"{height}×{width}", height * width, timings[name], ceiling, precision, flop, note=note))

@@ -17,7 +17,7 @@ import torch
 from tests.conftest import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "benchmarks" / "inference.py"
-TINY_ARGS = ["--blocks", "1", "--sizes", "16,32", "--large", "24x40", "--large-tile", "16", "--repeats", "1",
+TINY_ARGS = ["--blocks", "1", "--sizes", "32,16", "--large", "24x40", "--large-tile", "16", "--repeats", "1",
              "--matmul-side", "128", "--gpu-matmul-side", "128", "--gpu-tile", "16", "--gpu-batches", "1,2"]
 
 
@@ -44,7 +44,7 @@ def test_flop_count_is_the_papers_35_85_mflop_per_pixel(benchmark: ModuleType) -
 def test_cpu_section_prints_a_row_per_case(benchmark: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
     assert benchmark.main([*TINY_ARGS, "--backends", "torch"]) == 0
     rows = table_rows(capsys.readouterr().out)
-    assert [row[0] for row in rows] == ["16×16", "16×16", "32×32", "32×32", "24×40", "24×40"]
+    assert [row[0] for row in rows] == ["32×32", "32×32", "16×16", "16×16", "24×40", "24×40"]
     assert all(float(row[2]) > 0 for row in rows)
     assert "s/pixel =" in rows[-2][-1] and "× the 32² one" in rows[-2][-1]
     assert "6 tile(s)" in rows[-1][-1]
