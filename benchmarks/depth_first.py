@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from esrgan.archs.concat_free import ConcatFreeDenseBlock, ConcatFreeRRDB
-from esrgan.archs.rrdbnet import RESIDUAL_SCALE, RRDB
+from esrgan.archs.rrdbnet import RRDB
 from esrgan.inference.tiling import split_evenly
 
 DENSE_BLOCK_CONTEXT = 5
@@ -66,13 +66,13 @@ class DepthFirstTrunk(Trunk):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.first(x)
         for block in self.blocks:
-            y = self.tiled(block.rdb1, feat, feat)
-            y = self.tiled(block.rdb2, y, y)
-            feat = self.tiled(block.rdb3, y, RESIDUAL_SCALE * y + feat)
+            y = self.tiled(block.rdb1, feat)
+            y = self.tiled(block.rdb2, y)
+            feat = self.tiled(block.rdb3, y) + feat
         return self.last(feat)
 
-    def tiled(self, dense_block: ConcatFreeDenseBlock, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        """`dense_block(x, skip)`, computed tile by tile and put back together."""
+    def tiled(self, dense_block: ConcatFreeDenseBlock, x: torch.Tensor) -> torch.Tensor:
+        """`dense_block(x)`, computed tile by tile and put back together."""
         height, width = x.shape[2:]
         context = DENSE_BLOCK_CONTEXT
         rows = []
@@ -81,7 +81,7 @@ class DepthFirstTrunk(Trunk):
             for x0, x1 in split_evenly(width, self.tile):
                 top, left = max(y0 - context, 0), max(x0 - context, 0)
                 bottom, right = min(y1 + context, height), min(x1 + context, width)
-                out = dense_block(crop(x, top, bottom, left, right), crop(skip, top, bottom, left, right))
+                out = dense_block(crop(x, top, bottom, left, right))
                 row.append(crop(out, y0 - top, y1 - top, x0 - left, x1 - left))
             rows.append(torch.cat(row, 3))
         return torch.cat(rows, 2)

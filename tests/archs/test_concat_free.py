@@ -43,3 +43,12 @@ def test_graph_has_no_concatenation_and_the_input_model_is_untouched() -> None:
     assert "aten::cat" not in str(graph)
     assert "aten::cat" in str(torch.jit.trace(model.eval(), torch.rand(1, 3, 8, 8)).inlined_graph)
     assert all(torch.equal(before[name], tensor) for name, tensor in model.state_dict().items())
+
+
+def test_dense_blocks_have_no_skip_addition_of_their_own() -> None:
+    """The skip connections are folded into the weights: an RRDB adds only its pieces' sums and its outer skip."""
+    model = tiny_rrdbnet(ModelSpec(scale=4, num_feat=8, num_block=1, num_grow_ch=4))
+    rrdb = without_concatenation(model).body[0]
+    graph = str(torch.jit.trace(rrdb, torch.rand(1, 8, 6, 6)).inlined_graph)
+    piece_sums = 0 + 1 + 2 + 3 + 4  # conv k of a dense block reads k pieces
+    assert graph.count("aten::add") == 3 * piece_sums + 1
