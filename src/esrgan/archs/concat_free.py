@@ -11,11 +11,10 @@ same arithmetic with less memory traffic: 73% → 86% of the bf16 matmul ceiling
 The residual scales are folded into the last conv of each block, and so is the block's own skip connection:
 s·x is a 3×3 convolution of x whose kernel is s·I at the centre tap and zero elsewhere, so it joins the
 weights of the last conv's x-piece (the piece that reads x anyway). A dense block then needs no addition of
-its own, and an RRDB only its outer one, which starts the last block's sum:
-out = 0.2·(0.2·c₅ + y) + x = x + (0.04·c₅ + 0.2·y). Without the fold, OpenVINO ran the 69 skip additions as
-separate passes over memory (5% of the time at 256²); with it the network is 1.105 → 1.020 s at 256² (bf16,
-AMX machine, both graphs timed side by side), and bf16 quality is unchanged (Set5, bf16 against fp32:
-47.96–53.52 dB → 48.02–53.29 dB, per image within ±0.23 dB).
+its own, and an RRDB only its outer one: out = 0.2·(0.2·c₅ + y) + x = (0.04·c₅ + 0.2·y) + x. Without the
+fold, OpenVINO ran the 69 skip additions as separate passes over memory (5% of the time at 256²); with it the
+network is 1.105 → 1.020 s at 256² (bf16, AMX machine, both graphs timed side by side), and bf16 quality is
+unchanged (Set5, bf16 against fp32: 47.96–53.52 dB → 48.02–53.29 dB, per image within ±0.23 dB).
 
 The rewrite is exact in real arithmetic; in fp32 it differs from the original by rounding only (tested).
 It is for inference graphs: training and checkpoints keep the canonical module.
@@ -47,9 +46,8 @@ class SplitInputConv(nn.Module):
                 part.bias.data.copy_(conv.bias.detach() * output_scale)
             self.parts.append(part)
 
-    def forward(self, pieces: list[torch.Tensor], start: torch.Tensor | None = None) -> torch.Tensor:
-        """The sum of the pieces' convolutions, added onto `start` if given (a sum the runtime fuses too)."""
-        out = self.parts[0](pieces[0]) if start is None else start + self.parts[0](pieces[0])
+    def forward(self, pieces: list[torch.Tensor]) -> torch.Tensor:
+        out = self.parts[0](pieces[0])
         for part, piece in zip(self.parts[1:], pieces[1:], strict=True):
             out = out + part(piece)
         return out
@@ -69,12 +67,11 @@ class ConcatFreeDenseBlock(nn.Module):
         )
         _add_identity(self.convs[-1].parts[0], skip_scale)
 
-    def forward(self, x: torch.Tensor, start: torch.Tensor | None = None) -> torch.Tensor:
-        """The block's output, added onto `start` if given."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = [x]
         for conv in self.convs[:-1]:
             features.append(F.leaky_relu(conv(features), 0.2))
-        return self.convs[-1](features, start)
+        return self.convs[-1](features)
 
 
 def _add_identity(conv: nn.Conv2d, scale: float) -> None:
@@ -95,9 +92,7 @@ class ConcatFreeRRDB(nn.Module):
         self.rdb3 = ConcatFreeDenseBlock(rrdb.rdb3, beta * beta, beta)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # The outer skip starts the last sum: x is dead by then, so the runtime adds into its buffer in place
-        # (oneDNN's sum post-op) instead of making a separate pass for "+ x" (1.032 → 1.015 s at 256²).
-        return self.rdb3(self.rdb2(self.rdb1(x)), start=x)
+        return self.rdb3(self.rdb2(self.rdb1(x))) + x
 
 
 def without_concatenation(model: RRDBNet) -> RRDBNet:

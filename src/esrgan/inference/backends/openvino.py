@@ -41,7 +41,7 @@ from esrgan.weights.cache import cache_dir
 
 PRECISION_HINTS = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
 MAX_SHAPES = 4
-GRAPH_FORM = "concat-free-3"
+GRAPH_FORM = "concat-free-2"
 """Names the graph rewrite in the cache key, so a graph cached before a rewrite changed is not reused."""
 
 
