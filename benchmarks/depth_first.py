@@ -8,11 +8,11 @@ longer fit the L2 caches and the convolutions slow down (README, "Performance").
 a dense block over one cache-sized tile at a time, so its five convolutions find their inputs in cache. A
 dense block has five 3×3 convolutions, so a tile needs 5 pixels of context on each side to come out exact:
 that much is computed twice at every seam. Neither OpenVINO nor PyTorch schedules convolutions depth-first,
-so here the tiles are written into the graph itself (slice, dense block, crop, concatenate back) and
+so here the tiles are written into the graph itself (crop with context, dense block, crop, concatenate) and
 OpenVINO runs them one tile after the other.
 
 Prints, for the same network run both ways (OpenVINO, bf16, static shapes), the median time and where it
-goes by OpenVINO's per-layer counters: convolutions, the slices and concatenations the tiles need, and the
+goes by OpenVINO's per-layer counters: convolutions, the crops and concatenations the tiles need, and the
 rest. Random weights (the speed does not depend on them); the two forms are checked to compute the same
 function first.
 """
