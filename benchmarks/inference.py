@@ -36,7 +36,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from esrgan.archs.rrdbnet import unshuffle_factor
 from esrgan.archs.spec import ModelSpec, build_model
 from esrgan.inference.precision import resolve_precision
 from esrgan.inference.tiling import tile_grid
@@ -203,7 +202,7 @@ def flop_per_lr_pixel(model: nn.Module, spec: ModelSpec) -> float:
 
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     hooks = [conv.register_forward_hook(count) for conv in convs]
-    side = 8 * (unshuffle_factor(spec.scale) if spec.arch == "rrdbnet" else 1)
+    side = 8 * spec.input_multiple
     try:
         with torch.no_grad():
             model(torch.zeros(1, spec.in_channels, side, side))

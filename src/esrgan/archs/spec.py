@@ -11,7 +11,7 @@ from typing import Literal
 
 from torch import nn
 
-from esrgan.archs.rrdbnet import RRDBNet
+from esrgan.archs.rrdbnet import RRDBNet, unshuffle_factor
 from esrgan.archs.srresnet import SRResNet
 
 ArchName = Literal["rrdbnet", "srresnet"]
@@ -44,6 +44,11 @@ class ModelSpec:
             if raw is not None:
                 values[key] = raw if isinstance(default, str) else int(raw)
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def input_multiple(self) -> int:
+        """Input height and width must be multiples of this: RRDBNet ×1 and ×2 pixel-unshuffle their input."""
+        return unshuffle_factor(self.scale) if self.arch == "rrdbnet" else 1
 
     def describe(self) -> str:
         if self.arch == "rrdbnet":

@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from esrgan.archs.rrdbnet import unshuffle_factor
 from esrgan.archs.spec import ModelSpec
 from esrgan.atomic import atomic_write
 from esrgan.errors import ExportError
@@ -36,11 +35,6 @@ VERIFY_TOLERANCE = 1e-4
 
 MAX_SIDE = 16384
 """Upper bound of the dynamic height and width declared in the graph (input pixels)."""
-
-
-def input_multiple(spec: ModelSpec) -> int:
-    """Height and width of the input must be multiples of this (the pixel-unshuffle factor)."""
-    return unshuffle_factor(spec.scale) if spec.arch == "rrdbnet" else 1
 
 
 @contextlib.contextmanager
@@ -68,7 +62,7 @@ def export_onnx(
     except ImportError as error:
         raise ExportError("ONNX export needs the onnxscript and onnx packages: pip install onnxscript") from error
     model = model.eval().float().cpu()
-    multiple = input_multiple(spec)
+    multiple = spec.input_multiple
     height, width = (torch.export.Dim(name, min=1, max=MAX_SIDE // multiple) for name in ("height", "width"))
     dynamic = {
         0: torch.export.Dim("batch", min=1, max=1024),
@@ -104,7 +98,7 @@ def onnx_difference(path: Path, model: nn.Module, spec: ModelSpec, image: np.nda
         raise ExportError("verifying an ONNX export needs onnxruntime: pip install onnxruntime") from error
     if image.dtype != np.float32 and np.issubdtype(image.dtype, np.integer):
         image = image.astype(np.float32) / np.iinfo(image.dtype).max
-    multiple = input_multiple(spec)
+    multiple = spec.input_multiple
     image = image[: image.shape[0] // multiple * multiple, : image.shape[1] // multiple * multiple]
     batch = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -16,7 +16,6 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from esrgan.archs.rrdbnet import unshuffle_factor
 from esrgan.archs.spec import ModelSpec
 from esrgan.errors import ConfigError
 from esrgan.imaging.io import pil_to_array
@@ -65,7 +64,7 @@ class Upscaler:
         self.dtype = resolve_precision(options.precision, self.device)
         self.backend = create_backend(options.backend, model, spec, self.device, self.dtype)
         self.model = model
-        self.multiple = unshuffle_factor(spec.scale) if spec.arch == "rrdbnet" else 1
+        self.multiple = spec.input_multiple
         tile = auto_tile_size(spec, self.device, self.dtype) if options.tile is None else options.tile
         self.tile = _round_up(tile, self.multiple)
         self.tile_pad = _round_up(options.tile_pad, self.multiple)

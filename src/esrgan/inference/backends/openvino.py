@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from esrgan.archs.concat_free import without_concatenation
-from esrgan.archs.rrdbnet import RRDBNet, unshuffle_factor
+from esrgan.archs.rrdbnet import RRDBNet
 from esrgan.archs.spec import ModelSpec
 from esrgan.errors import ConfigError
 from esrgan.weights.cache import cache_dir
@@ -114,7 +114,7 @@ class OpenVinoBackend:
         return digest.hexdigest()[:32]
 
     def _convert(self) -> Any:
-        side = 16 * (unshuffle_factor(self.spec.scale) if self.spec.arch == "rrdbnet" else 1)
+        side = 16 * self.spec.input_multiple
         example = torch.rand(1, self.spec.in_channels, side, side)
         module = without_concatenation(self.model) if isinstance(self.model, RRDBNet) else self.model
         with torch.no_grad():
