@@ -47,11 +47,11 @@ def run(args: argparse.Namespace) -> int:
                           not args.quiet)
     print(f"wrote {count} HR/LR pairs to {hr} and {lr}")
     if args.subimages:
-        pieces = extract_subimage_pairs(hr, lr, output / "hr_sub", output / f"lr_x{args.scale}_sub", args.scale,
-                                        args.crop_size, args.step, args.thresh_size, args.workers, args.overwrite,
-                                        not args.quiet)
-        print(f"wrote {pieces} sub-image pairs to {output / 'hr_sub'} and {output / f'lr_x{args.scale}_sub'}")
-        hr, lr = output / "hr_sub", output / f"lr_x{args.scale}_sub"
+        hr_sub, lr_sub = output / "hr_sub", output / f"lr_x{args.scale}_sub"
+        pieces = extract_subimage_pairs(hr, lr, hr_sub, lr_sub, args.scale, args.crop_size, args.step,
+                                        args.thresh_size, args.workers, args.overwrite, not args.quiet)
+        print(f"wrote {pieces} sub-image pairs to {hr_sub} and {lr_sub}")
+        hr, lr = hr_sub, lr_sub
     if args.lmdb:
         for folder in (hr, lr):
             database = folder.with_name(f"{folder.name}.lmdb")
