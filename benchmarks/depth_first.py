@@ -2,6 +2,7 @@
 
     python benchmarks/depth_first.py                          # 2 RRDBs on a 480×640 LR map, tiles of 128
     python benchmarks/depth_first.py --size 256x256 --tile 128
+    python benchmarks/depth_first.py --crop slice             # tiles cut with slices instead of negative pads
 
 Layer by layer, each convolution of RRDBNet reads and writes whole feature maps; past about 128² LR these no
 longer fit the L2 caches and the convolutions slow down (README, "Performance"). Depth-first execution runs
@@ -24,6 +25,7 @@ import collections
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -59,9 +61,10 @@ class Trunk(nn.Module):
 class DepthFirstTrunk(Trunk):
     """The same function, each dense block run tile by tile (`tile` pixels plus the context on each side)."""
 
-    def __init__(self, trunk: Trunk, tile: int) -> None:
+    def __init__(self, trunk: Trunk, tile: int, crop: Crop) -> None:
         nn.Module.__init__(self)
         self.first, self.blocks, self.last, self.tile = trunk.first, trunk.blocks, trunk.last, tile
+        self.crop = crop
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.first(x)
@@ -81,16 +84,26 @@ class DepthFirstTrunk(Trunk):
             for x0, x1 in split_evenly(width, self.tile):
                 top, left = max(y0 - context, 0), max(x0 - context, 0)
                 bottom, right = min(y1 + context, height), min(x1 + context, width)
-                out = dense_block(crop(x, top, bottom, left, right))
-                row.append(crop(out, y0 - top, y1 - top, x0 - left, x1 - left))
+                out = dense_block(self.crop(x, top, bottom, left, right))
+                row.append(self.crop(out, y0 - top, y1 - top, x0 - left, x1 - left))
             rows.append(torch.cat(row, 3))
         return torch.cat(rows, 2)
 
 
-def crop(image: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
-    """`image[..., top:bottom, left:right]` as a negative pad: OpenVINO copies it with a faster kernel than a slice."""
+Crop = Callable[[torch.Tensor, int, int, int, int], torch.Tensor]
+
+
+def crop_by_padding(image: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    """`image[..., top:bottom, left:right]` as a negative pad, which OpenVINO runs as Pad, not as Slice."""
     height, width = image.shape[-2:]
     return F.pad(image, (-left, right - width, -top, bottom - height))
+
+
+def crop_by_slicing(image: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    return image[:, :, top:bottom, left:right]
+
+
+CROPS: dict[str, Crop] = {"pad": crop_by_padding, "slice": crop_by_slicing}
 
 
 def compile_for(openvino: Any, module: nn.Module, shape: tuple[int, ...]) -> Any:
@@ -110,11 +123,11 @@ def seconds_by_kind(request: Any) -> dict[str, float]:
     return kinds
 
 
-def check_same_function(trunk: Trunk, tile: int) -> float:
+def check_same_function(trunk: Trunk, tile: int, crop: Crop) -> float:
     """Max |difference| of the two forms in fp32 on a small map split into 3×3 tiles: rounding only."""
     x = torch.rand(1, 3, 3 * tile - 7, 3 * tile + 5)
     with torch.no_grad():
-        return float((trunk(x) - DepthFirstTrunk(trunk, tile)(x)).abs().max())
+        return float((trunk(x) - DepthFirstTrunk(trunk, tile, crop)(x)).abs().max())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blocks", type=int, default=2, help="RRDBs in the trunk (3 dense blocks each)")
     parser.add_argument("--size", default="480x640", help="HxW of the LR map")
     parser.add_argument("--tile", type=int, default=128, help="tile side of the depth-first form")
+    parser.add_argument("--crop", choices=sorted(CROPS), default="pad",
+                        help="how tiles are cut out: negative pads (default) or slices")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     import openvino
@@ -129,11 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     height, width = (int(v) for v in args.size.split("x"))
     torch.manual_seed(0)
     trunk = Trunk(args.blocks).eval()
-    difference = check_same_function(trunk, 16)
+    crop = CROPS[args.crop]
+    difference = check_same_function(trunk, 16, crop)
     print(f"{args.blocks} RRDBs; depth-first vs layer-by-layer, fp32 eager: max |difference| {difference:.1e}")
     assert difference < 1e-4
     shape = (1, 3, height, width)
-    forms = {"layer by layer": trunk, f"depth-first, tile {args.tile}": DepthFirstTrunk(trunk, args.tile)}
+    forms = {"layer by layer": trunk,
+             f"depth-first, tile {args.tile}": DepthFirstTrunk(trunk, args.tile, crop)}
     requests = {name: compile_for(openvino, module, shape) for name, module in forms.items()}
     image = torch.rand(shape).numpy()
     times: dict[str, list[float]] = {name: [] for name in requests}
