@@ -23,11 +23,12 @@ def with_random_biases(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+@pytest.mark.parametrize("fold_skip", [True, False])
 @pytest.mark.parametrize("scale", [1, 2, 4, 8])
-def test_same_output_as_the_canonical_network(scale: int) -> None:
+def test_same_output_as_the_canonical_network(scale: int, fold_skip: bool) -> None:
     spec = ModelSpec(scale=scale, num_feat=12, num_block=3, num_grow_ch=6)
     model = with_random_biases(tiny_rrdbnet(spec, seed=scale)).eval()
-    rewritten = without_concatenation(model)
+    rewritten = without_concatenation(model, fold_skip)
     x = torch.rand(1, 3, 16, 12)
     with torch.no_grad():
         expected, actual = model(x), rewritten(x)

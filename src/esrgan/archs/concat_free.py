@@ -12,9 +12,10 @@ The residual scales are folded into the last conv of each block, and so is the b
 s·x is a 3×3 convolution of x whose kernel is s·I at the centre tap and zero elsewhere, so it joins the
 weights of the last conv's x-piece (the piece that reads x anyway). A dense block then needs no addition of
 its own, and an RRDB only its outer one: out = 0.2·(0.2·c₅ + y) + x = (0.04·c₅ + 0.2·y) + x. Without the
-fold, OpenVINO ran the 69 skip additions as separate passes over memory (5% of the time at 256²); with it the
-network is 1.105 → 1.020 s at 256² (bf16, AMX machine, both graphs timed side by side), and bf16 quality is
-unchanged (Set5, bf16 against fp32: 47.96–53.52 dB → 48.02–53.29 dB, per image within ±0.23 dB).
+fold, OpenVINO runs the 69 skip additions as separate passes over memory: 5.0–5.4% of the time at 256², 1.7%
+with it, and the network 3–4% faster (`benchmarks/layer_profile.py --compare-unfolded`, bf16, AMX machine);
+bf16 quality is unchanged (Set5, bf16 against fp32: 47.96–53.52 dB → 48.02–53.29 dB, per image within
+±0.23 dB).
 
 The rewrite is exact in real arithmetic; in fp32 it differs from the original by rounding only (tested).
 It is for inference graphs: training and checkpoints keep the canonical module.
@@ -54,10 +55,12 @@ class SplitInputConv(nn.Module):
 
 
 class ConcatFreeDenseBlock(nn.Module):
-    """A `ResidualDenseBlock` as `output_scale`·conv₅(…) + `skip_scale`·x, without concatenations or additions
-    of its own: the skip is folded into conv₅'s weights."""
+    """A `ResidualDenseBlock` as `output_scale`·conv₅(…) + `skip_scale`·x, without concatenations; with
+    `fold_skip` (the default) without additions of its own either: the skip is folded into conv₅'s weights."""
 
-    def __init__(self, block: ResidualDenseBlock, output_scale: float, skip_scale: float) -> None:
+    def __init__(
+        self, block: ResidualDenseBlock, output_scale: float, skip_scale: float, fold_skip: bool = True
+    ) -> None:
         super().__init__()
         num_feat, num_grow_ch = block.conv1.in_channels, block.conv1.out_channels
         convs = [block.conv1, block.conv2, block.conv3, block.conv4, block.conv5]
@@ -65,13 +68,16 @@ class ConcatFreeDenseBlock(nn.Module):
             SplitInputConv(conv, [num_feat] + [num_grow_ch] * index, output_scale if index == 4 else 1.0)
             for index, conv in enumerate(convs)
         )
-        _add_identity(self.convs[-1].parts[0], skip_scale)
+        self.added_skip_scale = None if fold_skip else skip_scale
+        if fold_skip:
+            _add_identity(self.convs[-1].parts[0], skip_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = [x]
         for conv in self.convs[:-1]:
             features.append(F.leaky_relu(conv(features), 0.2))
-        return self.convs[-1](features)
+        out = self.convs[-1](features)
+        return out if self.added_skip_scale is None else out + self.added_skip_scale * x
 
 
 def _add_identity(conv: nn.Conv2d, scale: float) -> None:
@@ -84,19 +90,22 @@ def _add_identity(conv: nn.Conv2d, scale: float) -> None:
 
 
 class ConcatFreeRRDB(nn.Module):
-    def __init__(self, rrdb: RRDB) -> None:
+    def __init__(self, rrdb: RRDB, fold_skip: bool = True) -> None:
         super().__init__()
         beta = RESIDUAL_SCALE
-        self.rdb1 = ConcatFreeDenseBlock(rrdb.rdb1, beta, 1.0)
-        self.rdb2 = ConcatFreeDenseBlock(rrdb.rdb2, beta, 1.0)
-        self.rdb3 = ConcatFreeDenseBlock(rrdb.rdb3, beta * beta, beta)
+        self.rdb1 = ConcatFreeDenseBlock(rrdb.rdb1, beta, 1.0, fold_skip)
+        self.rdb2 = ConcatFreeDenseBlock(rrdb.rdb2, beta, 1.0, fold_skip)
+        self.rdb3 = ConcatFreeDenseBlock(rrdb.rdb3, beta * beta, beta, fold_skip)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.rdb3(self.rdb2(self.rdb1(x))) + x
 
 
-def without_concatenation(model: RRDBNet) -> RRDBNet:
-    """A copy of `model` computing the same function with concatenation-free RRDBs (the input is untouched)."""
+def without_concatenation(model: RRDBNet, fold_skip: bool = True) -> RRDBNet:
+    """A copy of `model` computing the same function with concatenation-free RRDBs (the input is untouched).
+
+    `fold_skip=False` keeps each dense block's skip as an addition (for measuring what the fold gains).
+    """
     rewritten = copy.deepcopy(model)
-    rewritten.body = nn.Sequential(*(ConcatFreeRRDB(block) for block in model.body))
+    rewritten.body = nn.Sequential(*(ConcatFreeRRDB(block, fold_skip) for block in model.body))
     return rewritten.eval()
