@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import collections
-import statistics
 import sys
-import time
 from typing import Any
 
 import torch
-from inference import load_model  # benchmarks/inference.py, beside this script
+from inference import interleaved, load_model  # benchmarks/inference.py, beside this script
 
 from esrgan.archs.concat_free import without_concatenation
 
@@ -57,21 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         forms["skips added"] = without_concatenation(model, fold_skip=False)
     requests = {name: compile_graph(openvino, module, shape) for name, module in forms.items()}
     image = torch.rand(shape).numpy()
-    times: dict[str, list[float]] = {name: [] for name in requests}
-    for request in requests.values():
-        request.infer({0: image})
-    for _ in range(args.repeats):
-        for name, request in requests.items():
-            start = time.perf_counter()
-            request.infer({0: image})
-            times[name].append(time.perf_counter() - start)
-    print(f"{label}; LR {height}×{width}, OpenVINO bf16; median of {args.repeats}, the two forms alternating")
+    runs = {name: (lambda r=request: r.infer({0: image})) for name, request in requests.items()}
+    timings = interleaved(runs, args.repeats, torch.device("cpu"))
+    print(f"{label}; LR {height}×{width}, OpenVINO bf16; median of {args.repeats} after a warm-up, forms alternating")
     for name, request in requests.items():
         layers = seconds_by_layer_type(request)
         total = sum(layers.values())
         ranked = sorted(layers.items(), key=lambda kv: -kv[1])
         shares = ", ".join(f"{kind} {100 * t / total:.1f}%" for kind, t in ranked if t >= total / 1000)
-        print(f"  {name}: {statistics.median(times[name]):.3f} s; last run by layer type: {shares}")
+        print(f"  {name}: {timings[name].seconds:.3f} s; last run by layer type: {shares}")
     return 0
 
 
