@@ -32,8 +32,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from esrgan.archs.concat_free import ConcatFreeDenseBlock, ConcatFreeRRDB
-from esrgan.archs.rrdbnet import RRDB
+from esrgan.archs.rrdbnet.concat_free import ConcatFreeDenseBlock, ConcatFreeRRDB
+from esrgan.archs.rrdbnet.model import RRDB
 from esrgan.inference.tiling import split_evenly
 
 DENSE_BLOCK_CONTEXT = 5

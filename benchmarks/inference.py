@@ -36,12 +36,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from esrgan.archs.spec import ModelSpec, build_model
+from esrgan.archs import ModelSpec, RRDBNetSpec
 from esrgan.inference.precision import resolve_precision
 from esrgan.inference.tiling import tile_grid
 from esrgan.inference.upscaler import UpscaleOptions, Upscaler
 
-PAPER_SPEC = ModelSpec("rrdbnet", scale=4, num_feat=64, num_block=23, num_grow_ch=32)
+PAPER_SPEC = RRDBNetSpec(scale=4, num_feat=64, num_block=23, num_grow_ch=32)
 DTYPE_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 
@@ -177,12 +177,12 @@ def load_model(blocks: int = PAPER_SPEC.num_block) -> tuple[nn.Module, ModelSpec
     """The paper's RRDBNet ×4 with real weights where available; any other depth with random weights."""
     spec = dataclasses.replace(PAPER_SPEC, num_block=blocks)
     torch.manual_seed(0)
-    model, label = build_model(spec), "random weights"
+    model, label = spec.build(), "random weights"
     if spec == PAPER_SPEC:
         try:
-            from esrgan.weights.ncnn import ncnn_wheel_models, read_ncnn_rrdbnet
+            from esrgan.weights.ncnn import ncnn_wheel_models, read_ncnn
 
-            real_spec, state = read_ncnn_rrdbnet(*ncnn_wheel_models()["realesrgan-x4plus"])
+            real_spec, state = read_ncnn(*ncnn_wheel_models()["realesrgan-x4plus"])
             assert real_spec == PAPER_SPEC
             model.load_state_dict(state)
             label = "realesrgan-x4plus weights"

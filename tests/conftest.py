@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from esrgan.archs import RRDBNet
-from esrgan.archs.spec import ModelSpec
+from esrgan.archs import ModelSpec, RRDBNet, RRDBNetSpec
 from esrgan.weights.io import save_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT / ".." / "shared"
 
-TINY = ModelSpec("rrdbnet", scale=4, num_feat=8, num_block=2, num_grow_ch=4)
+TINY = RRDBNetSpec(scale=4, num_feat=8, num_block=2, num_grow_ch=4)
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from esrgan.api import interpolate_weights, load_model
-from esrgan.archs.spec import ModelSpec
+from esrgan.archs import RRDBNetSpec
 from esrgan.cli.main import main
 from esrgan.errors import CheckpointError
 from esrgan.interpolation import image_interpolate, network_interpolate
@@ -48,7 +48,7 @@ def test_linear_in_alpha(two_checkpoints: tuple[Path, Path]) -> None:
 
 
 def test_different_architectures_are_refused(tmp_path: Path, two_checkpoints: tuple[Path, Path]) -> None:
-    other = ModelSpec(scale=4, num_feat=8, num_block=3, num_grow_ch=4)
+    other = RRDBNetSpec(scale=4, num_feat=8, num_block=3, num_grow_ch=4)
     path = tmp_path / "deeper.safetensors"
     save_checkpoint(path, tiny_rrdbnet(other).state_dict(), other)
     with pytest.raises(CheckpointError, match="different architectures.*2 blocks.*3 blocks"):
@@ -78,3 +78,29 @@ def test_image_interpolation_is_pixelwise() -> None:
     np.testing.assert_array_equal(image_interpolate(a, b, 0.5), [[100, 178]])
     np.testing.assert_array_equal(image_interpolate(a, b, 0.0), a)
     np.testing.assert_array_equal(image_interpolate(a, b, 1.0), b)
+
+
+def test_denoise_strength_blends_the_zoo_model_with_its_weak_denoise_twin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--denoise-strength D` is Real-ESRGAN's -dn: D·realesr-general-x4v3 + (1 − D)·its wdn twin."""
+    import esrgan.api as api
+    from esrgan.archs import CompactSpec
+    from esrgan.errors import ConfigError
+    from esrgan.weights.io import save_checkpoint
+
+    spec = CompactSpec(scale=4, num_feat=8, num_conv=2)
+    files = {}
+    for seed, name in enumerate(("realesr-general-x4v3", "realesr-general-wdn-x4v3")):
+        torch.manual_seed(seed)
+        files[name] = tmp_path / f"{name}.safetensors"
+        save_checkpoint(files[name], spec.build().state_dict(), spec)
+    monkeypatch.setattr(api, "resolve_weights", lambda name, progress=True: files.get(str(name), Path(name)))
+    strong, weak = (api.load_weights(files[n])[1] for n in files)
+    upscaler = api.load_model("realesr-general-x4v3", denoise_strength=0.3, precision="fp32", backend="torch")
+    for key, value in upscaler.model.state_dict().items():
+        assert torch.allclose(value, 0.3 * strong[key] + 0.7 * weak[key], atol=1e-6)
+    with pytest.raises(ConfigError, match="weak-denoising twin \\(realesr-general-x4v3\\), not esrgan-x4"):
+        api.load_model("esrgan-x4", denoise_strength=0.5)
+    with pytest.raises(ConfigError, match=r"must lie in \[0, 1\]"):
+        api.load_model("realesr-general-x4v3", denoise_strength=1.5)

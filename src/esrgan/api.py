@@ -6,8 +6,8 @@ from pathlib import Path
 
 from torch import nn
 
-from esrgan.archs.spec import ModelSpec, build_model
-from esrgan.errors import ModelNotFoundError
+from esrgan.archs.spec import ModelSpec
+from esrgan.errors import ConfigError, ModelNotFoundError
 from esrgan.inference.upscaler import UpscaleOptions, Upscaler
 from esrgan.interpolation import interpolate_specs, network_interpolate
 from esrgan.weights.io import StateDict
@@ -32,9 +32,9 @@ def load_weights(name_or_path: str | Path, progress: bool = True) -> tuple[Model
     """Spec and canonical state dict of a zoo model, a checkpoint in any supported layout, or an NCNN model."""
     weights = resolve_weights(name_or_path, progress)
     if weights.suffix == ".param":
-        from esrgan.weights.ncnn import read_ncnn_rrdbnet
+        from esrgan.weights.ncnn import read_ncnn
 
-        return read_ncnn_rrdbnet(weights)
+        return read_ncnn(weights)
     return load_checkpoint(weights)
 
 
@@ -48,9 +48,27 @@ def interpolate_weights(
 
 
 def build_generator(spec: ModelSpec, state: StateDict) -> nn.Module:
-    model = build_model(spec)
+    model = spec.build()
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def weak_denoise_twin(name: str | Path) -> str:
+    """The zoo name of `name`'s weak-denoising twin, or a ConfigError naming the models that have one."""
+    from esrgan.weights.zoo import get_entry, load_zoo
+
+    entry = get_entry(str(name)) if not Path(name).is_file() else None
+    if entry is None or entry.weak_denoise is None:
+        having = ", ".join(e.name for e in load_zoo().values() if e.weak_denoise)
+        raise ConfigError(f"--denoise-strength applies to a zoo model with a weak-denoising twin ({having}), "
+                          f"not {name}")
+    return entry.weak_denoise
+
+
+def check_denoise_strength(strength: float) -> float:
+    if not 0 <= strength <= 1:
+        raise ConfigError(f"--denoise-strength must lie in [0, 1], not {strength}")
+    return float(strength)
 
 
 def load_model(
@@ -58,6 +76,7 @@ def load_model(
     *,
     blend_with: str | Path | None = None,
     alpha: float = 0.8,
+    denoise_strength: float | None = None,
     tile: int | None = None,
     tile_pad: int | None = None,
     precision: str = "auto",
@@ -69,8 +88,15 @@ def load_model(
     """An `Upscaler` for a zoo model name (see `esrgan models`) or a checkpoint / NCNN `.param` path.
 
     The architecture and its hyper-parameters are detected from the weights; nothing needs naming. With
-    `blend_with`, the network is (1 − alpha)·model + alpha·blend_with, built in memory.
+    `blend_with`, the network is (1 − alpha)·model + alpha·blend_with, built in memory. `denoise_strength`
+    D ∈ [0, 1] does the same with the zoo model's weak-denoising twin: D·model + (1 − D)·twin (Real-ESRGAN's
+    `-dn` for realesr-general-x4v3; 1 is the model as published).
     """
+    if denoise_strength is not None:
+        if blend_with is not None:
+            raise ConfigError("--denoise-strength and --blend-with both blend the network; choose one")
+        blend_with, alpha = name_or_path, check_denoise_strength(denoise_strength)
+        name_or_path = weak_denoise_twin(name_or_path)
     if blend_with is None:
         spec, state = load_weights(name_or_path, progress)
     else:

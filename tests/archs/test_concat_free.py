@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from esrgan.archs.concat_free import ConcatFreeRRDB, without_concatenation
-from esrgan.archs.spec import ModelSpec
+from esrgan.archs import RRDBNetSpec
+from esrgan.archs.rrdbnet.concat_free import ConcatFreeRRDB, without_concatenation
 from tests.conftest import tiny_rrdbnet
 
 
@@ -26,7 +26,7 @@ def with_random_biases(model: torch.nn.Module) -> torch.nn.Module:
 @pytest.mark.parametrize("fold_skip", [True, False])
 @pytest.mark.parametrize("scale", [1, 2, 4, 8])
 def test_same_output_as_the_canonical_network(scale: int, fold_skip: bool) -> None:
-    spec = ModelSpec(scale=scale, num_feat=12, num_block=3, num_grow_ch=6)
+    spec = RRDBNetSpec(scale=scale, num_feat=12, num_block=3, num_grow_ch=6)
     model = with_random_biases(tiny_rrdbnet(spec, seed=scale)).eval()
     rewritten = without_concatenation(model, fold_skip)
     x = torch.rand(1, 3, 16, 12)
@@ -38,7 +38,7 @@ def test_same_output_as_the_canonical_network(scale: int, fold_skip: bool) -> No
 
 
 def test_graph_has_no_concatenation_and_the_input_model_is_untouched() -> None:
-    model = tiny_rrdbnet(ModelSpec(scale=4, num_feat=8, num_block=1, num_grow_ch=4))
+    model = tiny_rrdbnet(RRDBNetSpec(scale=4, num_feat=8, num_block=1, num_grow_ch=4))
     before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     graph = torch.jit.trace(without_concatenation(model), torch.rand(1, 3, 8, 8)).inlined_graph
     assert "aten::cat" not in str(graph)
@@ -48,7 +48,7 @@ def test_graph_has_no_concatenation_and_the_input_model_is_untouched() -> None:
 
 def test_dense_blocks_have_no_skip_addition_of_their_own() -> None:
     """The skip connections are folded into the weights: an RRDB adds only its pieces' sums and its outer skip."""
-    model = tiny_rrdbnet(ModelSpec(scale=4, num_feat=8, num_block=1, num_grow_ch=4))
+    model = tiny_rrdbnet(RRDBNetSpec(scale=4, num_feat=8, num_block=1, num_grow_ch=4))
     rrdb = without_concatenation(model).body[0]
     graph = str(torch.jit.trace(rrdb, torch.rand(1, 8, 6, 6)).inlined_graph)
     piece_sums = 0 + 1 + 2 + 3 + 4  # conv k of a dense block reads k pieces

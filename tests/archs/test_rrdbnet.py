@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from esrgan.archs import RRDB, ResidualDenseBlock, RRDBNet, SRResNet
-from esrgan.archs.rrdbnet import RESIDUAL_SCALE
+from esrgan.archs import RRDB, ResidualDenseBlock, RRDBNet, RRDBNetSpec, SRResNet
+from esrgan.archs.rrdbnet.model import RESIDUAL_SCALE
+from esrgan.archs.spec import SpecError
 
 
 def test_paper_configuration_has_the_published_parameter_count() -> None:
@@ -16,8 +17,41 @@ def test_output_is_scale_times_the_input(scale: int) -> None:
 
 
 def test_unsupported_scale_is_refused() -> None:
-    with pytest.raises(ValueError, match="scales"):
+    with pytest.raises(ValueError, match="power-of-two"):
         RRDBNet(scale=3)
+    with pytest.raises(SpecError, match="RRDBNet supports scales 1, 2, 4, 8, 16, not 3"):
+        RRDBNetSpec(scale=3)
+    with pytest.raises(SpecError, match="unshuffle must be one of"):
+        RRDBNetSpec(scale=4, unshuffle=3)
+
+
+@pytest.mark.parametrize(("scale", "unshuffle", "steps"), [(1, 1, 0), (2, 1, 1), (1, 4, 2), (2, 2, 2), (4, 1, 2),
+                                                           (8, 1, 3), (16, 1, 4)])
+def test_upsampling_steps_do_not_depend_on_the_unshuffle_convention(scale: int, unshuffle: int, steps: int) -> None:
+    model = RRDBNet(scale=scale, num_feat=8, num_block=1, num_grow_ch=4, unshuffle=unshuffle)
+    assert model.upsamplers == steps
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert model(x).shape == (1, 3, 8 * scale, 8 * scale)
+
+
+def test_esrgan_plus_block_adds_its_1x1_path() -> None:
+    """ESRGAN+ (its dense block): x2 gains conv1x1(x), and x4 gains x2, before they are concatenated on."""
+    torch.manual_seed(0)
+    block = ResidualDenseBlock(8, 4, plus=True).eval()
+    x = torch.rand(1, 8, 6, 6)
+
+    def act(t: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.leaky_relu(t, 0.2)
+
+    with torch.no_grad():
+        x1 = act(block.conv1(x))
+        x2 = act(block.conv2(torch.cat((x, x1), 1))) + block.conv1x1(x)
+        x3 = act(block.conv3(torch.cat((x, x1, x2), 1)))
+        x4 = act(block.conv4(torch.cat((x, x1, x2, x3), 1))) + x2
+        expected = x + RESIDUAL_SCALE * block.conv5(torch.cat((x, x1, x2, x3, x4), 1))
+        assert torch.allclose(block(x), expected, atol=1e-6)
+    assert block.conv1x1.bias is None and block.conv1x1.kernel_size == (1, 1)
 
 
 def test_dense_block_adds_its_scaled_residual() -> None:

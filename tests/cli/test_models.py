@@ -31,7 +31,7 @@ def test_lists_every_model_with_its_facts(home: Path, capsys: pytest.CaptureFixt
     assert set(table) == set(zoo)
     for name, entry in zoo.items():
         assert entry.licence in table[name] and entry.description in table[name]
-        assert f"x{entry.spec.scale}, {entry.spec.num_block} blocks" in table[name]
+        assert entry.spec.describe() in table[name]
     assert f"{DEFAULT_MODEL} *" in table[DEFAULT_MODEL]
     assert "67.0 MB" in table["realesrgan-x4plus"]
 

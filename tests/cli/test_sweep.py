@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from esrgan.archs.spec import ModelSpec
+from esrgan.archs import RRDBNetSpec
 from esrgan.cli.main import main
 from tests.evaluation.test_sweep import _one_thread, make_dataset, textured_checkpoint  # noqa: F401
 
@@ -89,7 +89,7 @@ def test_bad_options_are_one_line(setup, tmp_path: Path, capsys: pytest.CaptureF
 
 def test_different_architectures_and_empty_dataset(setup, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a, _, data = setup
-    deeper_spec = ModelSpec("rrdbnet", 4, num_feat=8, num_block=3, num_grow_ch=4)
+    deeper_spec = RRDBNetSpec(4, num_feat=8, num_block=3, num_grow_ch=4)
     deeper = textured_checkpoint(tmp_path / "deeper.pth", 3, deeper_spec)
     assert sweep((a, deeper, data), tmp_path / "out") == 2
     assert "cannot interpolate different architectures" in capsys.readouterr().err

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from esrgan.api import load_model
-from esrgan.archs.spec import ModelSpec
+from esrgan.archs import ModelSpec, RRDBNetSpec
 from esrgan.errors import CheckpointError, ConfigError, DatasetError
 from esrgan.evaluation.evaluate import Dataset, EvaluationOptions, evaluate, matlab_bicubic, mod_crop
 from esrgan.evaluation.sweep import (
@@ -260,7 +260,7 @@ def test_tables_are_written(result: SweepResult, tmp_path: Path) -> None:
 
 
 def test_different_architectures_are_refused(setup, tmp_path: Path) -> None:
-    deeper = ModelSpec("rrdbnet", scale=4, num_feat=8, num_block=3, num_grow_ch=4)
+    deeper = RRDBNetSpec(scale=4, num_feat=8, num_block=3, num_grow_ch=4)
     other = textured_checkpoint(tmp_path / "deeper.safetensors", 3, deeper)
     with pytest.raises(CheckpointError, match="different architectures.*2 blocks.*3 blocks"):
         sweep(setup, gan_model=str(other))

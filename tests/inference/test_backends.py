@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 import torch
 
-from esrgan.archs.spec import ModelSpec
+from esrgan.archs import RRDBNetSpec
 from esrgan.errors import ConfigError
 from esrgan.inference.backends import choose_backend, create_backend
 from esrgan.inference.memory import auto_batch_size
 from esrgan.inference.tiling import split_evenly, tile_batches, tile_grid
 from esrgan.inference.upscaler import UpscaleOptions, Upscaler
-from esrgan.weights.ncnn import ncnn_wheel_models, read_ncnn_rrdbnet
+from esrgan.weights.ncnn import ncnn_wheel_models, read_ncnn
 from tests.conftest import tiny_rrdbnet
 
-FOUR_BLOCKS = ModelSpec(scale=4, num_feat=16, num_block=4, num_grow_ch=8)
+FOUR_BLOCKS = RRDBNetSpec(scale=4, num_feat=16, num_block=4, num_grow_ch=8)
 CPU = torch.device("cpu")
 SET5 = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "Set5"
 try:
@@ -62,7 +62,7 @@ def test_fp32_equals_eager(backend: str) -> None:
 @pytest.mark.parametrize("scale", [1, 2, 8])
 def test_openvino_fp32_equals_eager_at_every_scale(scale: int) -> None:
     """Scales 1 and 2 pixel-unshuffle the input, 8 upsamples three times: the converted graph must follow."""
-    spec = ModelSpec(scale=scale, num_feat=8, num_block=2, num_grow_ch=4)
+    spec = RRDBNetSpec(scale=scale, num_feat=8, num_block=2, num_grow_ch=4)
     model = tiny_rrdbnet(spec, seed=scale)
     for name, tensor in model.named_parameters():
         if name.endswith("bias"):
@@ -185,7 +185,7 @@ def test_bf16_keeps_quality_with_real_weights() -> None:
     from esrgan.imaging.io import read_image
     from esrgan.imaging.matlab_resize import imresize
 
-    spec, state = read_ncnn_rrdbnet(*ncnn_wheel_models()["realesrgan-x4plus"])
+    spec, state = read_ncnn(*ncnn_wheel_models()["realesrgan-x4plus"])
     model = tiny_rrdbnet(spec)
     model.load_state_dict(state)
     fp32 = Upscaler(model, spec, UpscaleOptions(tile=0, precision="fp32", device="cpu", backend="torch"))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from esrgan.archs.spec import ModelSpec
+from esrgan.archs import RRDBNetSpec
 from esrgan.cli.main import main
 from esrgan.errors import ExportError
 from esrgan.inference.onnx_export import export_onnx, onnx_difference
@@ -37,7 +37,7 @@ def test_export_runs_any_size_and_matches_torch(tmp_path: Path, scale: int) -> N
     """Exported at one size, run at another size and batch: ONNX Runtime gives PyTorch's output."""
     import onnxruntime
 
-    spec = ModelSpec(scale=scale, num_feat=8, num_block=2, num_grow_ch=4)
+    spec = RRDBNetSpec(scale=scale, num_feat=8, num_block=2, num_grow_ch=4)
     model = tiny_rrdbnet(spec, seed=1)
     path = export_onnx(model, spec, tmp_path / "tiny.onnx")
     x = torch.rand(3, 3, 26, 38)
@@ -52,7 +52,7 @@ def test_export_runs_any_size_and_matches_torch(tmp_path: Path, scale: int) -> N
 @needs_exporter
 @pytest.mark.skipif(not BABY.is_file(), reason="needs ../shared/datasets/Set5")
 def test_cli_exports_and_verifies_on_a_real_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec = ModelSpec(scale=4, num_feat=8, num_block=2, num_grow_ch=4)
+    spec = RRDBNetSpec(scale=4, num_feat=8, num_block=2, num_grow_ch=4)
     weights = tmp_path / "tiny.safetensors"
     save_checkpoint(weights, tiny_rrdbnet(spec, seed=2).state_dict(), spec)
     output = tmp_path / "tiny.onnx"
@@ -68,7 +68,7 @@ def test_cli_exports_and_verifies_on_a_real_image(tmp_path: Path, capsys: pytest
 @needs_exporter
 def test_difference_is_measured_not_assumed(tmp_path: Path) -> None:
     """Checking an export against a different network reports the difference, so a bad export is caught."""
-    spec = ModelSpec(scale=4, num_feat=8, num_block=1, num_grow_ch=4)
+    spec = RRDBNetSpec(scale=4, num_feat=8, num_block=1, num_grow_ch=4)
     path = export_onnx(tiny_rrdbnet(spec, seed=1), spec, tmp_path / "a.onnx")
     image = np.random.default_rng(0).integers(0, 255, (17, 21, 3)).astype(np.uint8)
     assert onnx_difference(path, tiny_rrdbnet(spec, seed=1), spec, image) <= 1e-5
@@ -77,6 +77,6 @@ def test_difference_is_measured_not_assumed(tmp_path: Path) -> None:
 
 def test_missing_exporter_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "onnxscript", None)
-    spec = ModelSpec(scale=4, num_feat=8, num_block=1, num_grow_ch=4)
+    spec = RRDBNetSpec(scale=4, num_feat=8, num_block=1, num_grow_ch=4)
     with pytest.raises(ExportError, match="pip install onnxscript"):
         export_onnx(tiny_rrdbnet(spec), spec, tmp_path / "a.onnx")

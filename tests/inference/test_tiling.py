@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from esrgan.archs.spec import ModelSpec
+from esrgan.archs import RRDBNetSpec
 from esrgan.inference.tiling import tile_grid
 from esrgan.inference.upscaler import UpscaleOptions, Upscaler
 from esrgan.metrics.psnr_ssim import psnr
@@ -24,7 +24,7 @@ def test_tiles_cover_every_pixel_once(height: int, width: int, tile: int) -> Non
 
 def test_tiled_output_matches_whole_image_with_default_pad() -> None:
     """A network with a receptive field far wider than the pad: the pad must still hide the seams."""
-    spec = ModelSpec(scale=4, num_feat=16, num_block=4, num_grow_ch=8)
+    spec = RRDBNetSpec(scale=4, num_feat=16, num_block=4, num_grow_ch=8)
     model = tiny_rrdbnet(spec, seed=3)
     image = (np.random.default_rng(0).random((72, 60, 3)) * 255).astype(np.uint8)
     whole = Upscaler(model, spec, UpscaleOptions(tile=0, precision="fp32")).upscale(image)
@@ -43,7 +43,7 @@ def test_tiling_with_no_pad_shows_seams() -> None:
 
 @pytest.mark.parametrize("scale", [1, 2])
 def test_pixel_unshuffle_scales_accept_odd_sizes_and_tiles(scale: int) -> None:
-    spec = ModelSpec(scale=scale, num_feat=8, num_block=1, num_grow_ch=4)
+    spec = RRDBNetSpec(scale=scale, num_feat=8, num_block=1, num_grow_ch=4)
     model = tiny_rrdbnet(spec)
     image = (np.random.default_rng(1).random((23, 31, 3)) * 255).astype(np.uint8)
     whole = Upscaler(model, spec, UpscaleOptions(tile=0, precision="fp32")).upscale(image)

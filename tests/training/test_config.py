@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from esrgan.archs import CompactSpec, SRResNetSpec
 from esrgan.errors import ConfigError
 from esrgan.training.config import (
     config_from_dict,
@@ -33,7 +34,31 @@ def test_packaged_configs_hold_the_papers_settings(tmp_path: Path) -> None:
     assert gan.optim.lr_g == gan.optim.lr_d == 1e-4 and gan.optim.milestones == (50_000, 100_000, 200_000, 300_000)
     assert gan.generator.pretrained is not None
     srresnet = load_config("srresnet_x4_psnr")
-    assert (srresnet.generator.arch, srresnet.generator.num_block) == ("srresnet", 16)
+    assert srresnet.generator_spec == SRResNetSpec(scale=4, num_feat=64, num_block=16)
+
+
+@pytest.mark.parametrize(
+    ("generator", "scale", "pattern"),
+    [
+        ({"arch": "srresnet", "num_grow_ch": 32}, 4, r"SRResNet has no hyper-parameter 'num_grow_ch'"),
+        ({"arch": "rrdbnet", "num_block": "many"}, 4, r"generator: num_block must be an integer, not 'many'"),
+        ({"arch": "rrdbnet", "num_feat": 0}, 4, r"num_feat must be positive"),
+        ({"arch": "vdsr"}, 4, r"generator.arch: unknown architecture 'vdsr'; known: rrdbnet, srresnet, compact"),
+        ({"arch": "rrdbnet", "scale": 2}, 4, r"generator.scale cannot be set here: the scale is data.scale"),
+        ({"arch": "rrdbnet"}, 3, r"data.scale = 3 with generator rrdbnet: RRDBNet supports scales 1, 2, 4, 8, 16"),
+        ({"arch": "srresnet"}, 8, r"SRResNet supports scales 2, 3, 4, not 8"),
+    ],
+)
+def test_the_generator_section_is_checked_by_its_record(generator: dict, scale: int, pattern: str) -> None:
+    with pytest.raises(ConfigError, match=pattern):
+        config_from_dict({"generator": generator, "data": {"scale": scale, "patch_size": 96}})
+
+
+def test_the_resolved_config_lists_every_hyper_parameter_and_reads_back() -> None:
+    config = config_from_dict({"generator": {"arch": "compact", "num_conv": 4}, "data": {"scale": 2}})
+    dumped = config_to_dict(config)
+    assert dumped["generator"] == {"arch": "compact", "num_feat": 64, "num_conv": 4, "pretrained": None}
+    assert config_from_dict(dumped).generator_spec == config.generator_spec == CompactSpec(scale=2, num_conv=4)
 
 
 def test_the_paper_gan_config_takes_imagenet_vgg19_and_refuses_a_missing_file(tmp_path: Path) -> None:
@@ -106,3 +131,9 @@ def test_relative_paths_are_resolved_and_the_resolved_config_round_trips(tmp_pat
     import yaml
 
     assert config_from_dict(yaml.safe_load(dump_config(config))) == config
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "..\\x", " "])
+def test_a_run_name_may_not_leave_the_output_folder(name: str) -> None:
+    with pytest.raises(ConfigError, match="must be a plain folder name|name must"):
+        config_from_dict({"name": name})

@@ -10,9 +10,8 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
-from esrgan.archs.spec import build_model
 from esrgan.training.config import config_from_dict
-from esrgan.training.loop import generator_spec, train
+from esrgan.training.loop import train
 from tests.training.helpers import tiny_raw_config
 
 
@@ -40,7 +39,7 @@ def initial_generator(raw: dict) -> dict[str, torch.Tensor]:
     """G as `train` initialises it, before any step."""
     config = config_from_dict(raw)
     torch.manual_seed(config.seed)
-    return build_model(generator_spec(config)).state_dict()
+    return config.generator_spec.build().state_dict()
 
 
 def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path: Path, small_images: Path) -> None:

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from esrgan.archs.spec import build_model
+from esrgan.archs import SRResNetSpec
 from esrgan.errors import CheckpointError, ConfigError, DatasetError, DownloadError
 from esrgan.training.checkpoint import list_checkpoints, load_training_state
-from esrgan.training.loop import TrainingDivergedError, generator_spec, train
+from esrgan.training.config import config_from_dict
+from esrgan.training.loop import TrainingDivergedError, train
 from esrgan.weights.layouts import load_checkpoint
-from tests.training.helpers import tiny_config, write_images
+from tests.training.helpers import tiny_config, tiny_raw_config, write_images
 
 
 def loss_records(run_dir: Path) -> dict[int, dict[str, float]]:
@@ -128,6 +129,19 @@ def test_pretrained_weights_of_another_shape_are_refused(tmp_path: Path, small_i
         train(config)
 
 
+def test_an_srresnet_file_is_taken_as_pretrained_weights_of_an_srresnet_config(tmp_path: Path,
+                                                                               small_images: Path) -> None:
+    """The spec a config builds and the one read from a matching file are the same value (it once said
+    "is a SRResNet x4 (2 blocks, nf 16), but the config builds a SRResNet x4 (2 blocks, nf 16)")."""
+    weights = SRResNetSpec(scale=4, num_feat=16, num_block=2).build().state_dict()
+    torch.save({"params": weights}, tmp_path / "srresnet.pth")
+    raw = tiny_raw_config(tmp_path / "run", small_images, training={"iterations": 1})
+    raw["generator"] = {"arch": "srresnet", "num_feat": 16, "num_block": 2,
+                        "pretrained": str(tmp_path / "srresnet.pth")}
+    result = train(config_from_dict(raw))
+    assert result.iteration == 1
+
+
 def test_stage_two_starts_from_the_stage_one_generator(tmp_path: Path, gan_images: Path) -> None:
     stage1 = train(tiny_config(tmp_path / "s1", gan_images, training={"iterations": 1}))
     config = tiny_config(tmp_path / "s2", gan_images, "gan", generator={
@@ -188,7 +202,7 @@ def test_discriminator_warmup_leaves_the_generator_alone(tmp_path: Path, gan_ima
     config = tiny_config(tmp_path, gan_images, "gan", training={"iterations": 2, "discriminator_warmup": 2})
     result = train(config)
     torch.manual_seed(config.seed)
-    initial = build_model(generator_spec(config)).state_dict()
+    initial = config.generator_spec.build().state_dict()
     for key, value in result.generator.state_dict().items():
         assert torch.equal(value, initial[key]), key
     records = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -201,7 +215,7 @@ def test_mixed_precision_trains_with_finite_losses(tmp_path: Path, small_images:
     result = train(config)
     assert all(math.isfinite(v) for record in loss_records(result.run_dir).values() for v in record.values())
     torch.manual_seed(config.seed)
-    initial = build_model(generator_spec(config)).state_dict()
+    initial = config.generator_spec.build().state_dict()
     assert any(not torch.equal(v, initial[k]) for k, v in result.generator.state_dict().items())
 
 

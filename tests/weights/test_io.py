@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from esrgan.archs.spec import ModelSpec
+from esrgan.archs.registry import spec_from_metadata
 from esrgan.errors import CheckpointError
 from esrgan.weights.io import read_weights_file, save_checkpoint
 from esrgan.weights.layouts import load_checkpoint
@@ -72,7 +72,7 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
 def test_canonical_safetensors_keeps_the_spec(tmp_path: Path, tiny_checkpoint: Path) -> None:
     spec, state = load_checkpoint(tiny_checkpoint)
     _, metadata = read_weights_file(tiny_checkpoint)
-    assert ModelSpec.from_metadata(metadata) == spec
+    assert spec_from_metadata(metadata) == spec
     for key, value in read_weights_file(tiny_checkpoint)[0].items():
         assert torch.equal(value, state[key])
 

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from esrgan.archs.spec import build_model
 from esrgan.errors import ConfigError, ModelNotFoundError
 from esrgan.weights import ncnn
 from esrgan.weights.cache import platform_cache_dir
-from esrgan.weights.layouts import LAYOUTS
 from esrgan.weights.zoo import DEFAULT_MODEL, get_entry, load_zoo
 
 PUBLISHED_SHA256 = {
@@ -19,16 +17,19 @@ PUBLISHED_SHA256 = {
     "realesrgan-x4plus": "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1",
     "realesrgan-x2plus": "49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb",
     "realesrgan-x4plus-anime-6b": "f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da",
+    "realesr-animevideov3": "b8a8376811077954d82ca3fcf476f1ac3da3e8a68a4f4d71363008000a18b75d",
+    "realesr-general-x4v3": "8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292",
+    "realesr-general-wdn-x4v3": "1641f8c4464b9f097c9fdda5589273713f67cf59f3d909e0bd688f0cee269dca",
 }
 
 
 def test_bundled_zoo_has_the_published_models() -> None:
     zoo = load_zoo()
     assert {name: entry.sha256 for name, entry in zoo.items() if name in PUBLISHED_SHA256} == PUBLISHED_SHA256
-    assert all(entry.layout in LAYOUTS and all(url.startswith("https://") for url in entry.urls)
+    assert all(entry.layout in entry.spec.layouts and all(url.startswith("https://") for url in entry.urls)
                for entry in zoo.values())
     assert {entry.licence for name, entry in zoo.items() if name.startswith("esrgan")} == {"Apache-2.0"}
-    assert {entry.licence for name, entry in zoo.items() if name.startswith("realesrgan")} == {"BSD-3-Clause"}
+    assert {entry.licence for name, entry in zoo.items() if name.startswith("realesr")} == {"BSD-3-Clause"}
 
 
 def test_default_model_works_offline() -> None:
@@ -42,7 +43,7 @@ def test_ncnn_stems_agree_with_the_wheel_reader() -> None:
 
 
 def test_paper_model_spec_has_the_published_parameter_count() -> None:
-    model = build_model(get_entry("esrgan-x4").spec)
+    model = get_entry("esrgan-x4").spec.build()
     assert sum(p.numel() for p in model.parameters()) == 16_697_987
 
 
@@ -50,6 +51,16 @@ def test_architectures_differ_where_the_models_do() -> None:
     assert get_entry("realesrgan-x2plus").spec.scale == 2
     assert get_entry("realesrgan-x4plus-anime-6b").spec.num_block == 6
     assert get_entry("esrgan-x4").spec == get_entry("realesrgan-x4plus").spec
+    assert get_entry("realesr-general-x4v3").spec == get_entry("realesr-general-wdn-x4v3").spec
+
+
+def test_compact_models_have_real_esrgans_parameter_counts() -> None:
+    """SRVGGNetCompact with 16 convs (animevideov3, "XS") and 32 (general-x4v3, "S"), 64 features each: the
+    published fp32 files are 4 bytes a parameter plus under 32 kB of pickle around them."""
+    for name, count in (("realesr-animevideov3", 621_424), ("realesr-general-x4v3", 1_213_296)):
+        entry = get_entry(name)
+        assert sum(p.numel() for p in entry.spec.build().parameters()) == count
+        assert entry.size is not None and 0 < entry.size - 4 * count < 32_000
 
 
 @pytest.mark.parametrize("spelling", ["RealESRGAN_x4plus", " realesrgan-x4plus ", "REALESRGAN-X4PLUS"])

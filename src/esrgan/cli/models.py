@@ -26,10 +26,9 @@ def run(args: argparse.Namespace) -> int:
     wheel = ncnn_wheel_models()
     rows = [("NAME", "ARCHITECTURE", "SIZE", "AVAILABLE", "LICENCE", "DESCRIPTION")]
     for name, entry in load_zoo().items():
-        spec = entry.spec
         rows.append((
             f"{name} *" if name == DEFAULT_MODEL else name,
-            f"{spec.arch} x{spec.scale}, {spec.num_block} blocks",
+            entry.spec.describe(),
             "?" if entry.size is None else f"{entry.size / 1e6:.1f} MB",
             AVAILABILITY_LABELS[availability(entry, wheel)],
             entry.licence,

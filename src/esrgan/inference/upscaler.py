@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from esrgan.archs.spec import ModelSpec
 from esrgan.errors import ConfigError
 from esrgan.imaging.io import pil_to_array
-from esrgan.inference.backends import create_backend
+from esrgan.inference.backends import Backend, create_backend
 from esrgan.inference.memory import auto_batch_size, auto_tile_size
 from esrgan.inference.precision import resolve_device, resolve_precision
 from esrgan.inference.tiling import upscale_tiled
@@ -50,8 +50,23 @@ class UpscaleOptions:
     batch: int | None = None
 
 
+@dataclass
+class _Path:
+    """One way of running the network: a backend at one precision, with tiles sized for that precision."""
+
+    dtype: torch.dtype
+    backend: Backend
+    tile: int
+    batch: int
+
+
 class Upscaler:
-    """Runs one generator on images; construct it once and reuse it for many images."""
+    """Runs one generator on images; construct it once and reuse it for many images.
+
+    With `precision="auto"`, 8-bit images run at the fastest precision the hardware has (bf16 on CPUs with
+    native bf16), but 16-bit and float images run in fp32: bf16's 8-bit mantissa posterises them (a smooth
+    ramp of 2000 levels came out as 16 values; `benchmarks/sixteen_bit.py`, README "Precision").
+    """
 
     def __init__(self, model: nn.Module, spec: ModelSpec, options: UpscaleOptions = UpscaleOptions()) -> None:
         if options.tile is not None and options.tile < 0 or options.tile_pad < 0:
@@ -62,16 +77,43 @@ class Upscaler:
         self.options = options
         self.device = resolve_device(options.device)
         self.dtype = resolve_precision(options.precision, self.device)
-        self.backend = create_backend(options.backend, model, spec, self.device, self.dtype)
         self.model = model
         self.multiple = spec.input_multiple
-        tile = auto_tile_size(spec, self.device, self.dtype) if options.tile is None else options.tile
-        self.tile = _round_up(tile, self.multiple)
         self.tile_pad = _round_up(options.tile_pad, self.multiple)
-        self.batch = (
-            auto_batch_size(spec, self.device, self.dtype, self.tile, self.tile_pad)
-            if options.batch is None else options.batch
-        )
+        self._paths: dict[torch.dtype, _Path] = {}
+        self._path(self.dtype)
+
+    def _path(self, dtype: torch.dtype) -> _Path:
+        """The backend, tile and batch for `dtype`, made on first use (a second precision costs nothing
+        until an image needs it)."""
+        if dtype not in self._paths:
+            backend = create_backend(self.options.backend, self.model, self.spec, self.device, dtype)
+            tile = auto_tile_size(self.spec, self.device, dtype) if self.options.tile is None else self.options.tile
+            if not self.spec.tiles:  # a network with a global receptive field sees the whole image, or it changes
+                tile = 0
+            tile = _round_up(tile, self.multiple)
+            batch = (auto_batch_size(self.spec, self.device, dtype, tile, self.tile_pad)
+                     if self.options.batch is None else self.options.batch)
+            self._paths[dtype] = _Path(dtype, backend, tile, batch)
+        return self._paths[dtype]
+
+    def precision_for(self, pixels: np.dtype) -> torch.dtype:
+        """The precision an image of this pixel type runs at: fp32 for more than 8 bits when `auto` chose less."""
+        if self.options.precision == "auto" and pixels != np.uint8:
+            return torch.float32
+        return self.dtype
+
+    @property
+    def backend(self) -> Backend:
+        return self._paths[self.dtype].backend
+
+    @property
+    def tile(self) -> int:
+        return self._paths[self.dtype].tile
+
+    @property
+    def batch(self) -> int:
+        return self._paths[self.dtype].batch
 
     @property
     def scale(self) -> int:
@@ -94,16 +136,21 @@ class Upscaler:
         channels = planes.shape[2]
         if channels not in (1, 2, 3, 4):
             raise ConfigError(f"images have 1 to 4 channels (grey, grey+alpha, RGB, RGBA), not {channels}")
-        has_alpha = channels in (2, 4)
-        colour = planes[..., : channels - has_alpha]
-        result = self._run(_to_channels(colour, self.spec.in_channels), image.dtype, on_tile)
-        if colour.shape[2] == 1:
-            result = _to_grey(result)[..., None]
-        if has_alpha:
-            result = np.concatenate([result, self._upscale_alpha(planes[..., -1:], image.dtype)[..., None]], axis=2)
+        if self.spec.in_channels == 4:  # the network itself takes RGBA: alpha goes through with the colour
+            result = self._run(_to_rgba(planes), image.dtype, on_tile)
+        else:
+            has_alpha = channels in (2, 4)
+            colour = planes[..., : channels - has_alpha]
+            result = self._run(_to_channels(colour, self.spec.in_channels), image.dtype, on_tile)
+            if colour.shape[2] == 1 and result.shape[2] > 1:
+                result = _to_grey(result)[..., None]
+            if has_alpha and result.shape[2] != 4:
+                alpha = self._upscale_alpha(planes[..., -1:], image.dtype)[..., None]
+                result = np.concatenate([result, alpha], axis=2)
         if outscale is not None and outscale != self.scale:
             result = resize_to_outscale(result, image.shape[0], image.shape[1], outscale)
-        return result[..., 0] if image.ndim == 2 else result
+        # One plane out is a 2-D grey image, unless the caller gave (H, W, 1) and gets its own shape back.
+        return result[..., 0] if result.shape[2] == 1 and (image.ndim == 2 or channels > 1) else result
 
     def _upscale_alpha(self, alpha: np.ndarray, dtype: np.dtype) -> np.ndarray:
         """Alpha goes through the network too (sharp edges stay sharp), unless it is constant."""
@@ -117,10 +164,13 @@ class Upscaler:
         tensor = torch.from_numpy(_to_unit_float(image)).permute(2, 0, 1).unsqueeze(0)
         pad_h, pad_w = (-height) % self.multiple, (-width) % self.multiple
         if pad_h or pad_w:
-            tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode="reflect")
+            # Reflection needs the image to be larger than the pad; a 1×1 or 2×2 image is replicated instead.
+            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+            tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode=mode)
+        path = self._path(self.precision_for(dtype))
         output = upscale_tiled(
-            self.forward, tensor, self.scale, self.tile, self.tile_pad, lambda t: _from_unit_float(t, dtype),
-            on_tile, self.batch, self.multiple,
+            path.backend, tensor, self.scale, path.tile, self.tile_pad, lambda t: _from_unit_float(t, dtype),
+            on_tile, path.batch, self.multiple,
         )
         return output[: height * self.scale, : width * self.scale]
 
@@ -131,7 +181,8 @@ class Upscaler:
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Replace the weights (same architecture), e.g. by each blend of a network interpolation."""
         self.model.load_state_dict(state)
-        self.backend.reload()
+        for path in self._paths.values():
+            path.backend.reload()
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -156,12 +207,24 @@ def _from_unit_float(tensor: torch.Tensor, dtype: np.dtype) -> np.ndarray:
 
 
 def _to_channels(image: np.ndarray, channels: int) -> np.ndarray:
-    """Repeat a single plane to the network's input channels (grey and alpha through an RGB model)."""
+    """The image as the network's input channels: a single plane repeated (grey and alpha through an RGB
+    model), colour made grey (luma) for a grey model."""
     if image.shape[2] == channels:
         return image
     if image.shape[2] == 1:
         return np.repeat(image, channels, axis=2)
+    if channels == 1:
+        return _to_grey(image)[..., None]
     raise ConfigError(f"the model takes {channels} channels; the image has {image.shape[2]}")
+
+
+def _to_rgba(planes: np.ndarray) -> np.ndarray:
+    """Grey, grey+alpha, RGB or RGBA as RGBA; a missing alpha is opaque."""
+    colour = planes[..., :3] if planes.shape[2] >= 3 else np.repeat(planes[..., :1], 3, axis=2)
+    if planes.shape[2] in (2, 4):
+        return np.concatenate([colour, planes[..., -1:]], axis=2)
+    opaque = 1.0 if planes.dtype.kind == "f" else np.iinfo(planes.dtype).max
+    return np.concatenate([colour, np.full_like(planes[..., :1], opaque)], axis=2)
 
 
 def _to_grey(image: np.ndarray) -> np.ndarray:

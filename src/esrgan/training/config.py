@@ -22,6 +22,8 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from esrgan.archs.registry import spec_class
+from esrgan.archs.spec import ModelSpec, SpecError
 from esrgan.errors import ConfigError
 
 Stage = Literal["psnr", "gan"]
@@ -31,14 +33,25 @@ Device = Literal["auto", "cpu", "cuda"]
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """The generator G; `pretrained` initialises it (stage 2 starts from the stage-1 weights)."""
+    """The generator G: an architecture (a record in `esrgan.archs.registry`) and its hyper-parameters.
 
-    arch: Literal["rrdbnet", "srresnet"] = "rrdbnet"
-    num_feat: int = 64
-    num_block: int = 23
-    num_grow_ch: int = 32
+    In YAML the hyper-parameters sit beside `arch` (`num_feat: 64`); they are the record's own fields, checked
+    by it, and the scale is `data.scale`. `pretrained` initialises G (stage 2 starts from the stage-1 weights).
+    """
+
+    arch: str = "rrdbnet"
+    options: dict[str, Any] = field(default_factory=dict)
     pretrained: Path | None = None
     """Weights in any layout `esrgan.weights.layouts.load_checkpoint` reads (ours, BasicSR, the authors')."""
+
+    def spec(self, scale: int) -> ModelSpec:
+        """The generator's spec: the same value as one read from a checkpoint of this network."""
+        return spec_class(self.arch).from_options({"scale": scale, **self.options}, "generator")
+
+
+_GENERATOR_KEYS = ("arch", "pretrained")
+_TRAINING_FIXED = ("scale", "in_channels", "out_channels")
+"""Spec fields a training config does not set: the scale is data.scale, and training reads RGB images."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +166,10 @@ class TrainConfig:
     def run_dir(self) -> Path:
         return self.output_dir / self.name
 
+    @property
+    def generator_spec(self) -> ModelSpec:
+        return self.generator.spec(self.data.scale)
+
 
 PACKAGED_CONFIGS = "esrgan.training.configs"
 
@@ -192,7 +209,10 @@ def config_from_dict(raw: dict[str, Any], where: str = "config") -> TrainConfig:
     """Typed, validated config from plain data (parsed YAML)."""
     config = _absolute_paths(_parse_dataclass(TrainConfig, raw, where, ""))
     _check_values(config, where)
-    return config
+    # Every hyper-parameter spelt out, defaults included: the resolved config says what was built.
+    spec = config.generator_spec
+    options = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name not in _TRAINING_FIXED}
+    return dataclasses.replace(config, generator=dataclasses.replace(config.generator, options=options))
 
 
 def _absolute_paths(section: Any) -> Any:
@@ -219,7 +239,10 @@ def config_to_dict(config: TrainConfig) -> dict[str, Any]:
             return {key: plain(item) for key, item in value.items()}
         return value
 
-    return plain(dataclasses.asdict(config))
+    data = plain(dataclasses.asdict(config))
+    generator = data["generator"]
+    data["generator"] = {"arch": generator["arch"], **generator["options"], "pretrained": generator["pretrained"]}
+    return data
 
 
 def dump_config(config: TrainConfig) -> str:
@@ -250,6 +273,8 @@ def _parse_dataclass(cls: type, raw: Any, source: str, prefix: str) -> Any:
     name = prefix.rstrip(".") or "the top level"
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: {name} must be a mapping of keys, got {raw!r}")
+    if cls is GeneratorConfig:
+        return _parse_generator(raw, source, prefix)
     hints = typing.get_type_hints(cls)
     allowed = [f.name for f in dataclasses.fields(cls)]
     for key in raw:
@@ -261,6 +286,27 @@ def _parse_dataclass(cls: type, raw: Any, source: str, prefix: str) -> Any:
             )
     values = {key: _convert(value, hints[key], source, f"{prefix}{key}") for key, value in raw.items()}
     return cls(**values)
+
+
+def _parse_generator(raw: dict[str, Any], source: str, prefix: str) -> GeneratorConfig:
+    """`arch` and `pretrained` are ours; every other key is a hyper-parameter that the record checks."""
+    arch = raw.get("arch", GeneratorConfig.arch)
+    try:
+        record = spec_class(arch)
+    except SpecError as error:
+        raise ConfigError(f"{source}: {prefix}arch: {error}") from None
+    options = {key: value for key, value in raw.items() if key not in _GENERATOR_KEYS}
+    fixed = [key for key in options if key in _TRAINING_FIXED]
+    if fixed:
+        raise ConfigError(f"{source}: {prefix}{fixed[0]} cannot be set here: the scale is data.scale and training "
+                          "reads RGB images (3 channels in and out)")
+    try:
+        record.from_options(options | {"scale": record.supported_scales[0]}, f"{source}: {prefix.rstrip('.')}")
+    except SpecError as error:
+        raise ConfigError(str(error)) from None
+    pretrained = raw.get("pretrained")
+    return GeneratorConfig(arch, options, None if pretrained is None else _convert(pretrained, Path, source,
+                                                                                   f"{prefix}pretrained"))
 
 
 def _convert(value: Any, hint: Any, source: str, key: str) -> Any:
@@ -318,15 +364,12 @@ def _describe(hint: Any) -> str:
 def _check_values(config: TrainConfig, source: str) -> None:
     data, optim, loss = config.data, config.optim, config.loss
     checks: list[tuple[bool, str]] = [
-        (config.name.strip() != "" and "/" not in config.name, "name must be a non-empty folder name without '/'"),
-        (data.scale in (2, 4, 8) if config.generator.arch == "rrdbnet" else data.scale in (2, 3, 4),
-         f"data.scale = {data.scale} is not supported by {config.generator.arch}"),
+        (config.name.strip() not in ("", ".", "..") and not any(c in config.name for c in "/\\"),
+         f"name = {config.name!r}: must be a plain folder name (no '/', '\\', '.' or '..'), inside output_dir"),
         (data.patch_size > 0 and data.patch_size % data.scale == 0,
          f"data.patch_size = {data.patch_size} must be a positive multiple of data.scale = {data.scale}"),
         (data.batch_size > 0, "data.batch_size must be positive"),
         (data.workers >= 0, "data.workers must be >= 0"),
-        (config.generator.num_feat > 0 and config.generator.num_block > 0 and config.generator.num_grow_ch > 0,
-         "generator.num_feat, num_block and num_grow_ch must be positive"),
         (config.discriminator.num_feat > 0, "discriminator.num_feat must be positive"),
         (optim.lr_g > 0 and optim.lr_d > 0, "optim.lr_g and optim.lr_d must be positive"),
         (all(0 <= beta < 1 for beta in optim.betas), "optim.betas must lie in [0, 1)"),
@@ -350,6 +393,12 @@ def _check_values(config: TrainConfig, source: str) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(f"{source}: {message}")
+    try:
+        config.generator.spec(data.scale)
+    except SpecError as error:
+        raise ConfigError(
+            f"{source}: data.scale = {data.scale} with generator {config.generator.arch}: {error}"
+        ) from None
     if config.stage == "gan":
         from esrgan.archs.discriminator import VGGStyleDiscriminator
         from esrgan.archs.vgg import VGG19_LAYER_NAMES

