@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+TEMP_MARKER = ".part"
+"""Temp files are named `.{stem}.{random}.part{suffix}`: hidden, and recognisable as never finished."""
+
+_TEMP_NAME = re.compile(rf"\..+\.[a-z0-9_]{{8}}{re.escape(TEMP_MARKER)}(\.[^.]+)?")
+"""The temp name of `atomic_write` (`tempfile.mkstemp` draws 8 characters from [a-z0-9_])."""
 
 
 def atomic_write(path: Path, write: Callable[[Path], None], *, overwrite: bool = True) -> None:
@@ -18,17 +25,30 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, overwrite: bool =
     path.parent.mkdir(parents=True, exist_ok=True)
     if not overwrite and path.exists():
         raise FileExistsError(path)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{TEMP_MARKER}{path.suffix}",
+                                         dir=path.parent)
     os.close(handle)
     temp = Path(temp_name)
     try:
-        # mkstemp makes the file private (0600); give it the permissions an ordinary open() would have.
+        write(temp)
+        # mkstemp makes the file private (0600), and some writers (safetensors) replace the temp file with one
+        # of their own: give the result the permissions an ordinary open() would have, so that a shared cache
+        # is readable by the other users the umask allows.
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temp, 0o666 & ~umask)
-        write(temp)
         if not overwrite and path.exists():
             raise FileExistsError(path)
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def leftover_temp_files(folder: Path) -> list[Path]:
+    """Temp files of `atomic_write` in `folder` that were never renamed into place: a `kill -9` or a power cut
+    interrupted their write (an exception removes its own). Only a process that owns the folder may remove
+    them: another process's write in progress looks the same."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if _TEMP_NAME.fullmatch(p.name) and p.is_file())

@@ -131,3 +131,23 @@ def test_a_failed_write_is_reported_and_the_other_images_still_written(
     assert read_image(tmp_path / "out" / "b.png").shape == (40, 48, 3)
     err = capsys.readouterr().err
     assert "a.png" in err and "1 of 2 images failed" in err
+
+
+def test_a_restoration_model_keeps_the_size_and_takes_any_image_size(tmp_path: Path) -> None:
+    """A 1× model pixel-unshuffles by 4: 1×1, 2×2 and 5×7 inputs are padded (replicated where reflection
+    cannot) and cropped back; --outscale still resizes its output."""
+    from esrgan.archs import RRDBNetSpec
+    from esrgan.weights.io import save_checkpoint
+
+    spec = RRDBNetSpec(scale=1, num_feat=8, num_block=1, num_grow_ch=4)
+    weights = tmp_path / "restore.safetensors"
+    save_checkpoint(weights, spec.build().state_dict(), spec)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for width, height in ((1, 1), (2, 2), (5, 7)):
+        Image.fromarray(RNG.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(folder / f"{width}x{height}.png")
+    assert upscale(folder, "-o", tmp_path / "out", "--weights", weights) == 0
+    for size in ((1, 1), (2, 2), (5, 7)):
+        assert read_image(tmp_path / "out" / f"{size[0]}x{size[1]}.png").shape == (size[1], size[0], 3)
+    assert upscale(folder / "5x7.png", "-o", tmp_path / "x2.png", "--weights", weights, "--outscale", "2") == 0
+    assert read_image(tmp_path / "x2.png").shape == (14, 10, 3)

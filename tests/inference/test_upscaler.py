@@ -86,3 +86,21 @@ def test_bf16_stays_close_to_fp32() -> None:
     fp32 = Upscaler(tiny_rrdbnet(), TINY, UpscaleOptions(tile=0, precision="fp32")).upscale(image)
     bf16 = Upscaler(tiny_rrdbnet(), TINY, UpscaleOptions(tile=0, precision="bf16")).upscale(image)
     assert np.abs(fp32.astype(int) - bf16).max() <= 8
+
+
+def test_auto_precision_keeps_16_bit_images_in_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a CPU with native bf16, `auto` runs 8-bit images in bf16 but 16-bit ones in fp32: bf16 would
+    posterise a smooth 16-bit ramp into a handful of levels."""
+    from esrgan.inference import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    model = tiny_rrdbnet()
+    auto = Upscaler(model, TINY, UpscaleOptions(tile=0, precision="auto", device="cpu", backend="torch"))
+    fp32 = Upscaler(tiny_rrdbnet(), TINY, UpscaleOptions(tile=0, precision="fp32", device="cpu", backend="torch"))
+    bf16 = Upscaler(tiny_rrdbnet(), TINY, UpscaleOptions(tile=0, precision="bf16", device="cpu", backend="torch"))
+    assert auto.dtype == torch.bfloat16 and auto.precision_for(np.dtype(np.uint16)) == torch.float32
+    ramp = np.repeat(np.linspace(39_500, 41_500, 24)[None, :, None].repeat(16, 0), 3, axis=2).astype(np.uint16)
+    assert np.array_equal(auto.upscale_array(ramp), fp32.upscale_array(ramp))
+    assert len(np.unique(bf16.upscale_array(ramp))) < len(np.unique(fp32.upscale_array(ramp))) / 4
+    eight = (ramp // 257).astype(np.uint8)
+    assert np.array_equal(auto.upscale_array(eight), bf16.upscale_array(eight))

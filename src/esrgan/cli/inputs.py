@@ -1,35 +1,79 @@
-"""Turn command-line image arguments (files, folders, globs) into a list of image files."""
+"""Turn command-line image arguments (files, folders, globs) into a list of image files, and the reasons
+for whatever was named but cannot be read (so the rest of the job still runs)."""
 
 from __future__ import annotations
 
 import glob
+import os
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from esrgan.errors import ImageReadError
 from esrgan.imaging.io import IMAGE_SUFFIXES
 
 
-def collect_images(arguments: list[str]) -> list[Path]:
+@dataclass
+class Inputs:
+    images: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """One line per named thing that is not a readable image file: why it was left out."""
+
+
+def not_a_regular_file(path: Path) -> str | None:
+    """Why `path` cannot be read as an image file (missing, a link loop, a FIFO, ...), or None when it can.
+
+    Only regular files are opened: reading a FIFO named `.png` would wait forever for a writer.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"{path}: a broken symbolic link" if os.path.islink(path) else f"{path}: no such file or folder"
+    except OSError as error:
+        return f"{path}: cannot be opened ({error.strerror or error})"
+    if stat.S_ISDIR(mode):
+        return f"{path}: is a folder, not an image"
+    if not stat.S_ISREG(mode):
+        return f"{path}: not a regular file (a FIFO, socket or device)"
+    return None
+
+
+def collect_images(arguments: list[str]) -> Inputs:
     """Files as given, folders' images (sorted, not recursive), and globs expanded here for every shell.
 
     A file named explicitly is kept whatever its suffix, so that reading it reports what is wrong with it;
-    from folders and globs only files with image suffixes are taken.
+    from folders and globs only names with image suffixes are taken. Anything that is not a regular file is
+    skipped with its reason. When nothing readable is left, that is an error.
     """
-    found: list[Path] = []
+    found = Inputs()
+
+    def take(path: Path) -> None:
+        reason = not_a_regular_file(path)
+        if reason is None:
+            found.images.append(path)
+        else:
+            found.skipped.append(reason)
+
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
-            images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            if not images:
-                raise ImageReadError(f"{path}: no images in this folder ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            found.extend(images)
-        elif path.exists():
-            found.append(path)
+            names = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not names:
+                found.skipped.append(f"{path}: no images in this folder ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            for name in names:
+                take(name)
+        elif os.path.lexists(path):
+            take(path)
         elif glob.has_magic(argument):
             matches = sorted(Path(p) for p in glob.glob(argument) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
             if not matches:
-                raise ImageReadError(f"{argument}: the pattern matches no images")
-            found.extend(matches)
+                found.skipped.append(f"{argument}: the pattern matches no images")
+            for match in matches:
+                take(match)
         else:
-            raise ImageReadError(f"{path}: no such file or folder")
-    return list(dict.fromkeys(found))
+            found.skipped.append(f"{path}: no such file or folder")
+    found.images = list(dict.fromkeys(found.images))
+    found.skipped = list(dict.fromkeys(found.skipped))
+    if not found.images:
+        raise ImageReadError("; ".join(found.skipped) if found.skipped else "no inputs")
+    return found

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 
+from esrgan.errors import ConfigError
 from esrgan.imaging.io import DEFAULT_MAX_PIXELS
 from esrgan.inference.backends import BACKENDS
 from esrgan.inference.precision import DEVICES, PRECISIONS
@@ -25,7 +27,8 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tile-pad", type=int, default=DEFAULT_TILE_PAD,
                        help=f"context pixels around each tile (default: {DEFAULT_TILE_PAD})")
     group.add_argument("--precision", choices=PRECISIONS, default="auto",
-                       help="auto = bf16 on CPUs with native bf16, fp16/bf16 on GPUs, else fp32")
+                       help="auto = bf16 on CPUs with native bf16, fp16/bf16 on GPUs, else fp32; "
+                            "16-bit and float images always fp32 (bf16 would posterise them)")
     group.add_argument("--device", choices=DEVICES, default="auto", help="default: cuda, then mps, then cpu")
     group.add_argument("--backend", choices=BACKENDS, default="auto",
                        help="auto (default) = openvino on the CPU where installed (`pip install openvino`), else torch")
@@ -36,6 +39,19 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
                             "protects against decompression bombs")
 
 
+def check_runtime_arguments(args: argparse.Namespace) -> None:
+    """The numbers `add_runtime_arguments` parsed, checked before anything runs."""
+    if args.tile is not None and args.tile < 0:
+        raise ConfigError(f"--tile must be >= 0 (0 = whole image), not {args.tile}")
+    if args.tile_pad < 0:
+        raise ConfigError(f"--tile-pad must be >= 0, not {args.tile_pad}")
+    if args.batch is not None and args.batch < 1:
+        raise ConfigError(f"--batch must be >= 1, not {args.batch}")
+    if not (math.isfinite(args.max_pixels) and args.max_pixels >= 1):
+        raise ConfigError(f"--max-pixels must be a finite number >= 1, not {args.max_pixels}")
+
+
 def runtime_options(args: argparse.Namespace) -> UpscaleOptions:
-    """The `UpscaleOptions` that `add_runtime_arguments` parsed."""
+    """The `UpscaleOptions` that `add_runtime_arguments` parsed, checked."""
+    check_runtime_arguments(args)
     return UpscaleOptions(args.tile, args.tile_pad, args.precision, args.device, args.backend, args.batch)

@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("config", metavar="CONFIG",
                         help=f"a YAML file, or a packaged config: {', '.join(packaged_config_names())}")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the run from its latest checkpoint (weights, optimisers, data order, ...)")
+                        help="continue the run from its newest readable checkpoint (weights, optimisers, data "
+                             "order, ...); settings that shaped it cannot change, iterations and logging can")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set data.train_hr=path --set training.iterations=1000")
     parser.set_defaults(func=run)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import asdict
 from functools import partial
@@ -11,14 +12,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from esrgan.api import load_model
+from esrgan.api import check_denoise_strength, load_model
 from esrgan.back_projection import back_project
 from esrgan.cli.inputs import collect_images
-from esrgan.cli.options import add_model_arguments, add_runtime_arguments, runtime_options
+from esrgan.cli.options import add_model_arguments, add_runtime_arguments, check_runtime_arguments, runtime_options
 from esrgan.errors import ConfigError, ImageReadError, ImageWriteError
-from esrgan.imaging.io import IMAGE_SUFFIXES, read_image, write_image
+from esrgan.imaging.io import IMAGE_SUFFIXES, fit_for_format, frame_count, read_image, write_image
 from esrgan.inference.pipeline import BackgroundWriter, prefetched
 from esrgan.inference.upscaler import Upscaler, resize_to_outscale
+from esrgan.interrupts import StopRequest, StopRequested, run_interruptibly
 from esrgan.weights.zoo import DEFAULT_MODEL
 
 
@@ -34,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--blend-with", metavar="MODEL",
                         help="network interpolation: run (1-alpha)*model + alpha*MODEL (paper eq. 4)")
     parser.add_argument("--alpha", type=float, default=0.8, help="weight of --blend-with (default: 0.8)")
+    parser.add_argument("--denoise-strength", type=float, default=None, metavar="D",
+                        help="for realesr-general-x4v3: D*model + (1-D)*its weak-denoise twin, D in [0, 1] "
+                             "(Real-ESRGAN's -dn); default: the model as published (1)")
     parser.add_argument("--back-projection", type=int, default=0, metavar="N",
                         help="N iterations of back-projection toward the input (MATLAB bicubic); 0 = off")
     parser.add_argument("--suffix", default="", help="appended to each output file's stem, e.g. _x4")
@@ -43,46 +48,113 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+MAX_OUTSCALE = 64.0
+"""Larger final scales are refused: at ×100000 one pixel becomes 10^10."""
+
+
 def output_path(source: Path, output: Path, single: bool, suffix: str, ext: str) -> Path:
-    """Where the result of `source` goes: `output` itself for one input named like an image, else inside it."""
+    """Where the result of `source` goes: `output` itself for one input named like an image, else inside it.
+
+    With `--ext auto` the input's format is kept when it can be written, else PNG.
+    """
     if single and output.suffix.lower() in IMAGE_SUFFIXES:
         return output
-    extension = source.suffix if ext == "auto" else "." + ext.lstrip(".")
-    return output / f"{source.stem}{suffix}{extension.lower()}"
+    extension = source.suffix.lower() if ext == "auto" else "." + ext.lstrip(".").lower()
+    if extension not in IMAGE_SUFFIXES:
+        extension = ".png"
+    return output / f"{source.stem}{suffix}{extension}"
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Every option's value, before any model is loaded or image read: a mistake costs nothing."""
+    if args.ext != "auto" and "." + args.ext.lstrip(".").lower() not in IMAGE_SUFFIXES:
+        raise ConfigError(f"--ext {args.ext}: choose auto or one of {', '.join(sorted(IMAGE_SUFFIXES))}")
+    if args.outscale is not None and not (0 < args.outscale <= MAX_OUTSCALE):
+        raise ConfigError(f"--outscale must be a number in (0, {MAX_OUTSCALE:g}], not {args.outscale}")
+    if args.back_projection < 0:
+        raise ConfigError("--back-projection takes a number of iterations >= 0")
+    if not math.isfinite(args.alpha):
+        raise ConfigError(f"--alpha must be a finite number, not {args.alpha}")
+    if args.denoise_strength is not None:
+        check_denoise_strength(args.denoise_strength)
+    if any(part in ("/", "\\") for part in args.suffix) or args.suffix in (".", ".."):
+        raise ConfigError(f"--suffix {args.suffix!r}: must not contain / or \\ (outputs stay in the output folder)")
+    check_runtime_arguments(args)
+
+
+def check_output(output: Path, count: int) -> None:
+    """Refuse an output that cannot hold the results before any work: a folder path that is a file, a file
+    path under a file, or one image name for several inputs."""
+    single_file = count == 1 and output.suffix.lower() in IMAGE_SUFFIXES
+    if not single_file and output.suffix.lower() in IMAGE_SUFFIXES and not output.is_dir():
+        raise ConfigError(f"-o {output}: names an image file, but there are {count} inputs; give a folder")
+    folder = output.parent if single_file else output
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"-o {output}: {folder} is a file, not a folder")
+    for parent in folder.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"-o {output}: {parent} is a file, so no folder can be made inside it")
+            break
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.ext != "auto" and "." + args.ext.lstrip(".").lower() not in IMAGE_SUFFIXES:
-        raise ConfigError(f"--ext {args.ext}: choose auto or one of {', '.join(sorted(IMAGE_SUFFIXES))}")
-    if args.outscale is not None and args.outscale <= 0:
-        raise ConfigError("--outscale must be positive")
-    sources = collect_images(args.inputs)
-    if args.back_projection < 0:
-        raise ConfigError("--back-projection takes a number of iterations >= 0")
-    upscaler = load_model(args.weights or args.model, blend_with=args.blend_with, alpha=args.alpha,
-                          **asdict(runtime_options(args)), progress=not args.quiet)
+    check_arguments(args)
+    inputs = collect_images(args.inputs)
     output = Path(args.output)
-    jobs = [(s, output_path(s, output, len(sources) == 1, args.suffix, args.ext)) for s in sources]
-    failures = upscale_files(upscaler, jobs, args)
+    check_output(output, len(inputs.images))
+    for reason in inputs.skipped:
+        print(f"esrgan: skipped: {reason}", file=sys.stderr)
+    upscaler = load_model(args.weights or args.model, blend_with=args.blend_with, alpha=args.alpha,
+                          denoise_strength=args.denoise_strength, **asdict(runtime_options(args)),
+                          progress=not args.quiet)
+    jobs = [(s, output_path(s, output, len(inputs.images) == 1, args.suffix, args.ext)) for s in inputs.images]
+    with StopRequest("after the current tile; finished images are kept", exit_at_once=True) as stop:
+        failures, stopped = upscale_files(upscaler, jobs, args, stop)
+    failures = inputs.skipped + failures
+    total = len(inputs.images) + len(inputs.skipped)
     if failures:
-        print(f"esrgan: {len(failures)} of {len(sources)} images failed", file=sys.stderr)
+        print(f"esrgan: {len(failures)} of {total} images failed", file=sys.stderr)
+    if stopped:
+        print(f"esrgan: stopped: {stopped} of {total} images not done; the finished ones are written",
+              file=sys.stderr)
+        return 130
     return 1 if failures else 0
 
 
-def upscale_files(upscaler: Upscaler, jobs: list[tuple[Path, Path]], args: argparse.Namespace) -> list[str]:
-    """Upscale each (source, target) pair; return the failures (each also printed on stderr)."""
+def upscale_files(
+    upscaler: Upscaler, jobs: list[tuple[Path, Path]], args: argparse.Namespace, stop: StopRequest
+) -> tuple[list[str], int]:
+    """Upscale each (source, target) pair; return the failures (each also printed on stderr) and how many
+    images a stop request left undone (0 when the job ran to its end)."""
     failures: list[str] = []
+    undone = 0
     # The next image is decoded and the last one encoded on background threads while the network runs.
     with BackgroundWriter() as writer:
         writes = []
         loads = prefetched(jobs, lambda job: read_input(*job, args))
-        for (source, target), loaded in tqdm(loads, total=len(jobs), desc="images", unit="img", disable=args.quiet):
+        progress = tqdm(loads, total=len(jobs), desc="images", unit="img", disable=args.quiet)
+        for index, ((source, target), loaded) in enumerate(progress):
             try:
-                result = upscale_image(upscaler, loaded.result(), source.name, args)
+                stop.check()
+                image = loaded.result()
+                upscaled = run_interruptibly(partial(upscale_image, upscaler, image, source.name, args, stop))
+                result, notes = fit_for_format(upscaled, target.suffix)
+            except StopRequested:
+                undone = len(jobs) - index
+                break
             except (ImageReadError, ImageWriteError) as error:
                 failures.append(str(error))
                 tqdm.write(f"esrgan: skipped: {error}", file=sys.stderr)
                 continue
+            except Exception as error:  # noqa: BLE001 - one image's failure must not stop the others
+                detail = str(error).splitlines()[0] if str(error) else ""
+                reason = f"{source}: failed: {type(error).__name__}: {detail}"
+                failures.append(reason)
+                tqdm.write(f"esrgan: {reason}", file=sys.stderr)
+                continue
+            for reason, action in notes:
+                tqdm.write(f"esrgan: note: {target.name}: {reason}: {action}", file=sys.stderr)
             writes.append(writer.submit(partial(write_image, target, result, overwrite=args.overwrite)))
     for write in writes:
         if (error := write.exception()) is not None:
@@ -90,7 +162,7 @@ def upscale_files(upscaler: Upscaler, jobs: list[tuple[Path, Path]], args: argpa
                 raise error
             failures.append(str(error))
             print(f"esrgan: not written: {error}", file=sys.stderr)
-    return failures
+    return failures, undone
 
 
 def read_input(source: Path, target: Path, args: argparse.Namespace) -> np.ndarray:
@@ -99,14 +171,21 @@ def read_input(source: Path, target: Path, args: argparse.Namespace) -> np.ndarr
         raise ImageWriteError(f"{target}: would replace its own input; choose another output or a --suffix")
     if target.exists() and not args.overwrite:
         raise ImageWriteError(f"{target}: exists; pass --overwrite to replace it")
-    return read_image(source, max_pixels=int(args.max_pixels))
+    image = read_image(source, max_pixels=int(args.max_pixels))
+    if (frames := frame_count(source)) > 1:
+        tqdm.write(f"esrgan: note: {source.name} is animated ({frames} frames); only the first frame is upscaled",
+                   file=sys.stderr)
+    return image
 
 
-def upscale_image(upscaler: Upscaler, image: np.ndarray, name: str, args: argparse.Namespace) -> np.ndarray:
+def upscale_image(
+    upscaler: Upscaler, image: np.ndarray, name: str, args: argparse.Namespace, stop: StopRequest
+) -> np.ndarray:
     with tqdm(desc=name, unit="tile", leave=False, disable=args.quiet) as bar:
         def on_tile(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
+            stop.check()  # between tiles: a large image answers Ctrl-C within one tile
 
         result = upscaler.upscale(image, on_tile=on_tile)
     if args.back_projection:

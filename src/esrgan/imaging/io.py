@@ -7,6 +7,8 @@ and 8-bit data (with strict checks for truncation and decompression bombs); Open
 
 from __future__ import annotations
 
+import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -22,17 +24,31 @@ DEFAULT_MAX_PIXELS = 100_000_000
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".tga", ".ppm", ".pgm"})
 SIXTEEN_BIT_SUFFIXES = frozenset({".png", ".tif", ".tiff"})
 
+# Every failure is reported as one ImageReadError/ImageWriteError line; OpenCV's own log lines about the same
+# failure (`[ERROR:0@0.02] global loadsave.cpp ...`) would only repeat it, less clearly.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
 # Our own limit (`max_pixels`, checked from the header before decoding) replaces Pillow's global one, which
 # users could not change from the command line and which would warn on every large photo.
 Image.MAX_IMAGE_PIXELS = None
 
-_PIL_MODES_KEPT = {"L": "L", "RGB": "RGB", "RGBA": "RGBA", "LA": "RGBA", "P": "RGB", "PA": "RGBA",
+_PIL_MODES_KEPT = {"L": "L", "RGB": "RGB", "RGBA": "RGBA", "LA": "LA", "P": "RGB", "PA": "RGBA",
                    "CMYK": "RGB", "YCbCr": "RGB", "1": "L", "I;16": None, "I;16B": None, "I;16L": None, "I": None}
 
 
 def read_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode `path`; raise `ImageReadError` naming the file and the reason when it cannot be used."""
     path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except OSError as error:
+        raise ImageReadError(f"{path}: cannot be opened ({error.strerror or error})") from None
+    if stat.S_ISDIR(mode):
+        raise ImageReadError(f"{path}: is a folder, not an image")
+    if not stat.S_ISREG(mode):  # a FIFO would block the read forever
+        raise ImageReadError(f"{path}: not a regular file (a FIFO, socket or device)")
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -55,6 +71,15 @@ def read_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.nd
         raise ImageReadError(f"{path}: not an image file (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ImageReadError(f"{path}: cannot decode ({error}); the file may be truncated or corrupt") from None
+
+
+def frame_count(path: Path) -> int:
+    """Frames in an animated image (APNG, animated WebP, GIF); 1 for a still one or one Pillow cannot open."""
+    try:
+        with Image.open(path) as image:
+            return int(getattr(image, "n_frames", 1))
+    except (OSError, SyntaxError, ValueError):
+        return 1
 
 
 def _is_high_bit_depth(path: Path, image: Image.Image) -> bool:
@@ -90,16 +115,70 @@ def pil_to_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert(target) if image.mode != target else image).copy()
 
 
+ALPHA_SUFFIXES = frozenset({".png", ".webp", ".tif", ".tiff", ".tga"})
+GREY_ONLY_SUFFIXES = frozenset({".pgm"})
+COLOUR_ONLY_SUFFIXES = frozenset({".ppm"})
+
+
+def fit_for_format(image: np.ndarray, suffix: str) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """`image` converted to what a `suffix` file can hold, as other tools do, and (what the format cannot hold,
+    what was done) for each change: 16 bits reduced to 8, alpha composited onto white, colour made grey."""
+    suffix = suffix.lower()
+    notes = []
+    if image.dtype == np.uint16 and suffix not in SIXTEEN_BIT_SUFFIXES:
+        image = ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        notes.append((f"{suffix} cannot hold 16-bit data", "reduced to 8 bits (.png and .tif keep 16)"))
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if channels in (2, 4) and suffix not in ALPHA_SUFFIXES:
+        peak = float(np.iinfo(image.dtype).max)
+        colour, alpha = image[..., :-1].astype(np.float32), image[..., -1:].astype(np.float32) / peak
+        image = (colour * alpha + peak * (1 - alpha)).round().astype(image.dtype)
+        image = image[..., 0] if image.shape[2] == 1 else image
+        notes.append((f"{suffix} cannot hold the alpha channel", "composited onto white (.png, .webp, .tif keep it)"))
+    if suffix in GREY_ONLY_SUFFIXES and image.ndim == 3:
+        grey = image[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        image = grey.round().astype(image.dtype)
+        notes.append((f"{suffix} cannot hold colour", "converted to grey"))
+    if suffix in COLOUR_ONLY_SUFFIXES and (image.ndim == 2 or image.shape[2] == 2):
+        image = np.repeat((image if image.ndim == 2 else image[..., 0])[..., None], 3, axis=2)
+    if image.ndim == 3 and image.shape[2] == 2 and (suffix == ".webp" or image.dtype == np.uint16):
+        # Grey + alpha as RGBA, the same pixels: WebP and OpenCV's 16-bit writers have no grey+alpha form.
+        image = np.concatenate([np.repeat(image[..., :1], 3, axis=2), image[..., 1:]], axis=2)
+    return image, notes
+
+
 def write_image(path: Path, image: np.ndarray, *, overwrite: bool = False, quality: int = 95) -> None:
-    """Encode `image` by the suffix of `path`, atomically; never replaces a file unless `overwrite`."""
+    """Encode `image` by the suffix of `path`, atomically; never replaces a file unless `overwrite`.
+
+    A lossy change to fit the format (`fit_for_format`) is refused here: the caller decides and says so. Lossless
+    re-arrangements (grey + alpha as RGBA for WebP) are made.
+    """
     path = Path(path)
     if not overwrite and path.exists():
         raise ImageWriteError(f"{path}: exists; pass --overwrite to replace it")
     suffix = path.suffix.lower()
-    if image.dtype == np.uint16 and suffix not in SIXTEEN_BIT_SUFFIXES:
-        raise ImageWriteError(f"{path}: {suffix} cannot hold 16-bit data; use .png or .tif")
-    if image.ndim == 3 and image.shape[2] == 4 and suffix in {".jpg", ".jpeg", ".bmp"}:
-        raise ImageWriteError(f"{path}: {suffix} cannot hold the alpha channel; use .png, .webp or .tif")
+    if suffix not in IMAGE_SUFFIXES:
+        raise ImageWriteError(f"{path}: cannot write {suffix or 'files without a suffix'}; use one of "
+                              f"{', '.join(sorted(IMAGE_SUFFIXES))}")
+    fitted, notes = fit_for_format(image, suffix)
+    if notes:  # a lossy change is the caller's decision (the CLI makes it and says so), never made here
+        raise ImageWriteError(f"{path}: {notes[0][0]}")
+    try:
+        atomic_write(path, _encoder(fitted, suffix, quality, path), overwrite=overwrite)
+    except FileExistsError:
+        raise ImageWriteError(f"{path}: exists; pass --overwrite to replace it") from None
+    except OSError as error:
+        raise ImageWriteError(f"{path}: cannot write ({error.strerror or error})") from None
+
+
+def _encoder(image: np.ndarray, suffix: str, quality: int, path: Path) -> Callable[[Path], None]:
+    """A function writing the encoded image to a (temporary) path; encoding happens now, so that a format
+    problem is reported before anything is written."""
+    if suffix == ".tga" or image.ndim == 3 and image.shape[2] == 2:
+        # OpenCV has no TGA encoder and no grey+alpha form; Pillow writes both (8 bits).
+        pil_format = {".tga": "TGA", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF"}[suffix]
+        picture = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
+        return lambda temp: picture.save(temp, format=pil_format)
     if image.ndim == 3:
         code = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
         image = cv2.cvtColor(image, code)
@@ -108,11 +187,5 @@ def write_image(path: Path, image: np.ndarray, *, overwrite: bool = False, quali
         params = [cv2.IMWRITE_WEBP_QUALITY, quality]
     ok, encoded = cv2.imencode(suffix, image, params)
     if not ok:
-        raise ImageWriteError(f"{path}: OpenCV cannot encode {suffix} images")
-    try:
-        atomic_write(path, encoded.tofile, overwrite=overwrite)
-    except FileExistsError:
-        raise ImageWriteError(f"{path}: exists; pass --overwrite to replace it") from None
-    except OSError as error:
-        raise ImageWriteError(f"{path}: cannot write ({error.strerror or error})") from None
-
+        raise ImageWriteError(f"{path}: OpenCV cannot encode this image as {suffix}")
+    return encoded.tofile
