@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from esrgan.cli.main import main
+from esrgan.defaults import DEFAULT_MODEL
 from esrgan.weights.cache import cached_path, ncnn_cached_path
 from esrgan.weights.ncnn import ncnn_wheel_models
-from esrgan.weights.zoo import DEFAULT_MODEL, get_entry, load_zoo
+from esrgan.weights.zoo import get_entry, load_zoo
 
 
 def rows(capsys: pytest.CaptureFixture[str]) -> dict[str, str]:

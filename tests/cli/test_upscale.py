@@ -104,7 +104,7 @@ def test_bad_inputs_give_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_backend_option_reaches_the_upscaler(tmp_path: Path, tiny_checkpoint: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import esrgan.cli.upscale as command
+    import esrgan.api as command
 
     seen: dict[str, object] = {}
     real = command.load_model

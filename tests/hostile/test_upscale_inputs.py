@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -179,7 +180,7 @@ def test_bad_option_values_are_refused_before_anything_runs(
     tmp_path: Path, option: list[str], message: str, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import esrgan.cli.upscale as command
+    import esrgan.api as command
 
     monkeypatch.setattr(command, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
     source = image(tmp_path / "a.png")
@@ -201,7 +202,7 @@ def test_bad_option_values_are_refused_before_anything_runs(
 def test_an_output_that_cannot_hold_the_results_is_refused_before_any_work(
     tmp_path: Path, output: str, message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import esrgan.cli.upscale as command
+    import esrgan.api as command
 
     monkeypatch.setattr(command, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
     (tmp_path / "file.txt").write_text("a regular file")
@@ -261,3 +262,20 @@ def test_ctrl_c_stops_between_tiles_and_a_second_one_aborts(tmp_path: Path, x2_m
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
     if presses == 1:
         assert "1 of 2 images not done" in err
+
+
+def test_help_and_option_mistakes_answer_without_loading_pytorch(tmp_path: Path) -> None:
+    """`esrgan --help`, `esrgan upscale --help` and a bad option value never import PyTorch (seconds of
+    start-up): only the chosen sub-command's module is imported, and it loads PyTorch after its checks."""
+    script = textwrap.dedent(f"""
+        import contextlib, io, sys
+        from esrgan.cli.main import main
+        for argv in (["--help"], ["upscale", "--help"]):
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+                main(argv)
+        with contextlib.redirect_stderr(io.StringIO()):
+            code = main(["upscale", {str(tmp_path / "a.png")!r}, "-o", {str(tmp_path / "out")!r}, "--outscale", "nan"])
+        print(code, "torch" in sys.modules)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["2", "False"], result.stderr[-2000:]

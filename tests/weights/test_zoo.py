@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from esrgan.defaults import DEFAULT_MODEL
 from esrgan.errors import ConfigError, ModelNotFoundError
 from esrgan.weights import ncnn
 from esrgan.weights.cache import platform_cache_dir
-from esrgan.weights.zoo import DEFAULT_MODEL, get_entry, load_zoo
+from esrgan.weights.zoo import get_entry, load_zoo
 
 PUBLISHED_SHA256 = {
     "esrgan-x4": "65fece06e1ccb48853242aa972bdf00ad07a7dd8938d2dcbdf4221b59f6372ce",

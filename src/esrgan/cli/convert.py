@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from esrgan.api import load_weights
+from esrgan.cli import SUMMARIES
 from esrgan.errors import CheckpointError
 from esrgan.weights.io import save_checkpoint
 from esrgan.weights.ncnn import write_ncnn
@@ -21,7 +22,7 @@ NCNN_SUFFIX = ".param"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("convert", help="convert NCNN or other checkpoints to the canonical form or NCNN",
+    parser = subparsers.add_parser("convert", help=SUMMARIES["convert"],
                                    description=__doc__)
     parser.add_argument("input", metavar="INPUT", help="NCNN .param, .pth, .safetensors, or zoo name")
     parser.add_argument("-o", "--output", required=True,

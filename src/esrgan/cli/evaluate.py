@@ -17,8 +17,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from esrgan.api import load_model
+from esrgan.cli import SUMMARIES
 from esrgan.cli.options import add_model_arguments, add_runtime_arguments, runtime_options
 from esrgan.data.prepare import ROUNDINGS
+from esrgan.defaults import DEFAULT_MODEL
 from esrgan.errors import ConfigError
 from esrgan.evaluation.evaluate import (
     BICUBIC,
@@ -34,11 +36,10 @@ from esrgan.evaluation.evaluate import (
 )
 from esrgan.evaluation.report import error_lines, format_table, write_csv, write_json
 from esrgan.metrics.ma import MODEL_ENV
-from esrgan.weights.zoo import DEFAULT_MODEL
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("evaluate", help="score a model on benchmark datasets", description=__doc__)
+    parser = subparsers.add_parser("evaluate", help=SUMMARIES["evaluate"], description=__doc__)
     parser.add_argument("--dataset", "-d", action="append", required=True, metavar="HR_DIR",
                         help="folder of HR images; repeat for several datasets")
     add_model_arguments(parser, DEFAULT_MODEL)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from esrgan.api import build_generator, load_weights
+from esrgan.cli import SUMMARIES
 from esrgan.cli.options import add_model_arguments
 from esrgan.errors import ExportError
 from esrgan.imaging.io import read_image
@@ -25,7 +26,7 @@ is exercised, and a 23-block model in fp32 takes a few seconds, not minutes."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("export", help="export a generator to ONNX", description=__doc__)
+    parser = subparsers.add_parser("export", help=SUMMARIES["export"], description=__doc__)
     parser.add_argument("-o", "--output", required=True, help="output file, e.g. realesrgan-x4plus.onnx")
     add_model_arguments(parser, "realesrgan-x4plus")
     parser.add_argument("--format", choices=FORMATS, default="onnx", help="output format (default: onnx)")

@@ -6,11 +6,12 @@ import argparse
 from pathlib import Path
 
 from esrgan.api import interpolate_weights
+from esrgan.cli import SUMMARIES
 from esrgan.weights.io import save_checkpoint
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("interpolate", help="blend two generators: (1-alpha)*A + alpha*B",
+    parser = subparsers.add_parser("interpolate", help=SUMMARIES["interpolate"],
                                    description=__doc__)
     parser.add_argument("a", metavar="A", help="first model (alpha = 0), e.g. the PSNR-oriented one: zoo name or path")
     parser.add_argument("b", metavar="B", help="second model (alpha = 1), e.g. the GAN one: zoo name or path")

@@ -7,24 +7,33 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from esrgan.cli import SUMMARIES
 from esrgan.errors import EsrganError
 
 SUBCOMMANDS: tuple[str, ...] = (
     "upscale", "models", "convert", "interpolate", "evaluate", "prepare", "sweep", "train", "export",
 )
-"""Modules of `esrgan.cli`, each exposing `register(subparsers)`; the parser they add sets `func(args) -> int`."""
+"""Modules of `esrgan.cli`, each exposing `register(subparsers)`; the parser they add sets `func(args) -> int`.
+Their one-line summaries are `esrgan.cli.SUMMARIES`."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `esrgan` parser. Only `command`'s module is imported (every module when None): the others are listed
+    by their summaries alone, because importing one brings in PyTorch, seconds of start-up."""
     parser = argparse.ArgumentParser(prog="esrgan", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
-        importlib.import_module(f"esrgan.cli.{name}").register(subparsers)
+        if command is None or name == command:
+            importlib.import_module(f"esrgan.cli.{name}").register(subparsers)
+        else:
+            subparsers.add_parser(name, help=SUMMARIES[name], add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((word for word in argv if not word.startswith("-")), "")
+    args = build_parser(command).parse_args(argv)
     try:
         return int(args.func(args))
     except EsrganError as error:

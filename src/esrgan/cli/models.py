@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from esrgan.cli import SUMMARIES
+from esrgan.defaults import DEFAULT_MODEL
 from esrgan.weights.cache import HOME_VARIABLE, cache_dir
 from esrgan.weights.ncnn import ncnn_wheel_models
 from esrgan.weights.resolve import Availability, availability
-from esrgan.weights.zoo import DEFAULT_MODEL, load_zoo
+from esrgan.weights.zoo import load_zoo
 
 AVAILABILITY_LABELS: dict[Availability, str] = {
     "cached": "cached",
@@ -18,7 +20,7 @@ AVAILABILITY_LABELS: dict[Availability, str] = {
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("models", help="list the pretrained models", description=__doc__)
+    parser = subparsers.add_parser("models", help=SUMMARIES["models"], description=__doc__)
     parser.set_defaults(func=run)
 
 

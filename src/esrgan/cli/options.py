@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import TYPE_CHECKING
 
+from esrgan.defaults import BACKENDS, DEFAULT_MAX_PIXELS, DEFAULT_TILE_PAD, DEVICES, PRECISIONS
 from esrgan.errors import ConfigError
-from esrgan.imaging.io import DEFAULT_MAX_PIXELS
-from esrgan.inference.backends import BACKENDS
-from esrgan.inference.precision import DEVICES, PRECISIONS
-from esrgan.inference.upscaler import DEFAULT_TILE_PAD, UpscaleOptions
+
+if TYPE_CHECKING:
+    from esrgan.inference.upscaler import UpscaleOptions
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, default_model: str | None) -> None:
@@ -53,5 +54,7 @@ def check_runtime_arguments(args: argparse.Namespace) -> None:
 
 def runtime_options(args: argparse.Namespace) -> UpscaleOptions:
     """The `UpscaleOptions` that `add_runtime_arguments` parsed, checked."""
+    from esrgan.inference.upscaler import UpscaleOptions
+
     check_runtime_arguments(args)
     return UpscaleOptions(args.tile, args.tile_pad, args.precision, args.device, args.backend, args.batch)

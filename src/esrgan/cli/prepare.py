@@ -13,13 +13,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from esrgan.cli import SUMMARIES
 from esrgan.data.datasets import list_images
 from esrgan.data.lmdb_store import write_lmdb
 from esrgan.data.prepare import ROUNDINGS, extract_subimage_pairs, prepare_pairs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("prepare", help="make HR/LR training or benchmark pairs", description=__doc__,
+    parser = subparsers.add_parser("prepare", help=SUMMARIES["prepare"], description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("hr", metavar="HR_DIR", help="folder of HR images")
     parser.add_argument("-o", "--output", required=True, help="output folder (hr/, lr_xS/ and the sub-image folders)")

@@ -10,6 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
+from esrgan.cli import SUMMARIES
 from esrgan.cli.options import add_runtime_arguments, runtime_options
 from esrgan.errors import ConfigError
 from esrgan.evaluation.sweep import (
@@ -31,7 +32,7 @@ OUTPUTS = ("sweep.csv", "sweep.json", "perception_distortion.png", "alpha_grid.p
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("sweep", help="perception-distortion sweep of network vs image interpolation",
+    parser = subparsers.add_parser("sweep", help=SUMMARIES["sweep"],
                                    description=__doc__)
     parser.add_argument("--psnr", required=True, metavar="A", help="PSNR-oriented model (alpha = 0): zoo name or path")
     parser.add_argument("--gan", required=True, metavar="B", help="GAN model (alpha = 1), same architecture as A")

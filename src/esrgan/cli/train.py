@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 
+from esrgan.cli import SUMMARIES
 from esrgan.training.config import load_config, packaged_config_names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("train", help="train a generator from a YAML config", description=__doc__)
+    parser = subparsers.add_parser("train", help=SUMMARIES["train"], description=__doc__)
     parser.add_argument("config", metavar="CONFIG",
                         help=f"a YAML file, or a packaged config: {', '.join(packaged_config_names())}")
     parser.add_argument("--resume", action="store_true",

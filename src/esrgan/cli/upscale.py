@@ -8,24 +8,26 @@ import sys
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
-from esrgan.api import check_denoise_strength, load_model
-from esrgan.back_projection import back_project
+from esrgan.cli import SUMMARIES
 from esrgan.cli.inputs import collect_images
 from esrgan.cli.options import add_model_arguments, add_runtime_arguments, check_runtime_arguments, runtime_options
+from esrgan.defaults import DEFAULT_MODEL
 from esrgan.errors import ConfigError, ImageReadError, ImageWriteError
 from esrgan.imaging.io import IMAGE_SUFFIXES, fit_for_format, frame_count, read_image, write_image
 from esrgan.inference.pipeline import BackgroundWriter, prefetched
-from esrgan.inference.upscaler import Upscaler, resize_to_outscale
 from esrgan.interrupts import StopRequest, StopRequested, run_interruptibly
-from esrgan.weights.zoo import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from esrgan.inference.upscaler import Upscaler
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("upscale", help="super-resolve images", description=__doc__)
+    parser = subparsers.add_parser("upscale", help=SUMMARIES["upscale"], description=__doc__)
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     parser.add_argument("-o", "--output", required=True,
                         help="output folder; or an image file name when there is a single input")
@@ -76,6 +78,8 @@ def check_arguments(args: argparse.Namespace) -> None:
     if not math.isfinite(args.alpha):
         raise ConfigError(f"--alpha must be a finite number, not {args.alpha}")
     if args.denoise_strength is not None:
+        from esrgan.api import check_denoise_strength
+
         check_denoise_strength(args.denoise_strength)
     if any(part in ("/", "\\") for part in args.suffix) or args.suffix in (".", ".."):
         raise ConfigError(f"--suffix {args.suffix!r}: must not contain / or \\ (outputs stay in the output folder)")
@@ -100,6 +104,8 @@ def check_output(output: Path, count: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_arguments(args)
+    from esrgan.api import load_model  # PyTorch: imported once the arguments are known to be good
+
     inputs = collect_images(args.inputs)
     output = Path(args.output)
     check_output(output, len(inputs.images))
@@ -181,6 +187,9 @@ def read_input(source: Path, target: Path, args: argparse.Namespace) -> np.ndarr
 def upscale_image(
     upscaler: Upscaler, image: np.ndarray, name: str, args: argparse.Namespace, stop: StopRequest
 ) -> np.ndarray:
+    from esrgan.back_projection import back_project
+    from esrgan.inference.upscaler import resize_to_outscale
+
     with tqdm(desc=name, unit="tile", leave=False, disable=args.quiet) as bar:
         def on_tile(done: int, total: int) -> None:
             bar.total = total

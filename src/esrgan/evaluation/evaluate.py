@@ -33,8 +33,9 @@ import numpy as np
 from esrgan.back_projection import back_project
 from esrgan.data.datasets import list_images
 from esrgan.data.prepare import ROUNDINGS, Rounding, make_lr, mod_crop
+from esrgan.defaults import DEFAULT_MAX_PIXELS
 from esrgan.errors import ConfigError, DatasetError, EsrganError, MetricError
-from esrgan.imaging.io import DEFAULT_MAX_PIXELS, read_image, write_image
+from esrgan.imaging.io import read_image, write_image
 from esrgan.imaging.matlab_resize import imresize
 from esrgan.metrics.ma import MaModel, load_ma_model, ma_score, perceptual_index
 from esrgan.metrics.niqe import niqe

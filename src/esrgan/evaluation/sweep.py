@@ -36,10 +36,11 @@ from esrgan.api import build_generator, load_weights
 from esrgan.atomic import atomic_write
 from esrgan.back_projection import back_project
 from esrgan.data.datasets import list_images
+from esrgan.defaults import DEFAULT_MAX_PIXELS
 from esrgan.errors import ConfigError, MetricError
 from esrgan.evaluation.evaluate import Dataset, DatasetResult, EvaluationOptions, ImageResult, evaluate, mod_crop
 from esrgan.evaluation.report import error_lines
-from esrgan.imaging.io import DEFAULT_MAX_PIXELS, read_image
+from esrgan.imaging.io import read_image
 from esrgan.inference.upscaler import UpscaleOptions, Upscaler
 from esrgan.interpolation import check_alpha, image_interpolate, interpolate_specs, network_interpolate
 from esrgan.metrics.ma import load_ma_model

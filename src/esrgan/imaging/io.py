@@ -16,10 +16,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from esrgan.atomic import atomic_write
+from esrgan.defaults import DEFAULT_MAX_PIXELS
 from esrgan.errors import ImageReadError, ImageWriteError
-
-DEFAULT_MAX_PIXELS = 100_000_000
-"""Larger inputs are refused unless the caller raises the limit: an ×4 upscale of one needs 1.6 G pixels."""
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".tga", ".ppm", ".pgm"})
 SIXTEEN_BIT_SUFFIXES = frozenset({".png", ".tif", ".tiff"})

@@ -15,11 +15,10 @@ from typing import Literal
 
 import torch
 
+from esrgan.defaults import DEVICES, PRECISIONS
 from esrgan.errors import ConfigError
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 

