@@ -81,3 +81,17 @@ def test_wrappers_prefer_ema_weights(tmp_path: Path) -> None:
     path = tmp_path / "wrapped.pth"
     torch.save({"params": {"a": torch.zeros(1)}, "params_ema": {"a": torch.ones(1)}}, path)
     assert read_weights_file(path)[0]["a"].item() == 1.0
+
+
+def test_a_file_written_before_the_records_still_loads(tmp_path: Path) -> None:
+    """Metadata of the earlier single ModelSpec: SRResNet files carried an unused `num_grow_ch`."""
+    from safetensors.torch import save_file
+
+    from esrgan.archs import SRResNetSpec
+
+    spec = SRResNetSpec(num_feat=8, num_block=2)
+    old = {"esrgan.arch": "srresnet", "esrgan.scale": "4", "esrgan.in_channels": "3", "esrgan.out_channels": "3",
+           "esrgan.num_feat": "8", "esrgan.num_block": "2", "esrgan.num_grow_ch": "32"}
+    tensors = {k: v.contiguous() for k, v in spec.build().state_dict().items()}
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata=old)
+    assert load_checkpoint(tmp_path / "old.safetensors")[0] == spec

@@ -6,6 +6,7 @@ record), and one line here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import torch
@@ -42,4 +43,8 @@ def spec_from_metadata(metadata: Mapping[str, str]) -> ModelSpec | None:
     if "esrgan.arch" not in metadata:
         return None
     values = {key[len("esrgan."):]: value for key, value in metadata.items() if key.startswith("esrgan.")}
-    return spec_class(values.pop("arch")).from_options(values, "metadata")
+    record = spec_class(values.pop("arch"))
+    # Keys the record does not have are left out: files written before a field moved (SRResNet's unused
+    # `num_grow_ch`) still load, and metadata only ever confirms what the tensors show.
+    fields = {f.name for f in dataclasses.fields(record)}
+    return record.from_options({key: value for key, value in values.items() if key in fields}, "metadata")
