@@ -275,3 +275,16 @@ def test_resume_accepts_new_stopping_logging_and_checkpoint_settings_and_a_moved
     result = train(config, resume=True)
     assert result.iteration == 6 and [it for it, _ in list_checkpoints(result.run_dir)] == [6]
     assert "iterations: 6" in (result.run_dir / "config.yaml").read_text()
+
+
+def test_a_run_saved_before_a_config_key_existed_still_resumes(tmp_path: Path, small_images: Path) -> None:
+    """A checkpoint whose stored config lacks keys a later version added (here the generator's `unshuffle` and
+    `plus`) resumes: the stored config is resolved with today's defaults before it is compared."""
+    train(tiny_config(tmp_path, small_images))
+    _, newest = list_checkpoints(tmp_path / "run")[-1]
+    state = torch.load(newest, weights_only=True)
+    for key in ("unshuffle", "plus"):
+        del state["config"]["generator"][key]
+    torch.save(state, newest)
+    result = train(tiny_config(tmp_path, small_images, training={"iterations": 6}), resume=True)
+    assert result.iteration == 6

@@ -32,6 +32,7 @@ from safetensors import SafetensorError
 from esrgan.archs.spec import ModelSpec
 from esrgan.atomic import atomic_write, leftover_temp_files
 from esrgan.errors import CheckpointError, ConfigError
+from esrgan.training.config import config_from_dict, config_to_dict
 from esrgan.weights.io import save_checkpoint
 
 CHECKPOINT_NAME = re.compile(r"iter_(\d+)\.pt")
@@ -194,7 +195,14 @@ def _first_line(error: BaseException) -> str:
 
 def check_resume_config(saved: dict[str, Any], current: dict[str, Any], source: Path) -> None:
     """Refuse to resume when `current` (a `config_to_dict`) changes a key outside `CHANGEABLE_ON_RESUME` from
-    `saved`, the config stored with the checkpoint `source`: one line per key, old -> new."""
+    `saved`, the config stored with the checkpoint `source`: one line per key, old -> new.
+
+    `saved` is resolved again first, so a key that a later version of the package added (with its default)
+    does not count as a change: a run started before it still resumes."""
+    try:
+        saved = config_to_dict(config_from_dict(saved, str(source)))
+    except ConfigError:
+        pass  # not valid under today's rules: compare what it says, key by key
     old, new = _flatten(saved), _flatten(current)
     changed = [key for key in sorted(old.keys() | new.keys())
                if old.get(key, _ABSENT) != new.get(key, _ABSENT)
