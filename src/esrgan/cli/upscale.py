@@ -196,7 +196,7 @@ def upscale_image(
             bar.update(done - bar.n)
             stop.check()  # between tiles: a large image answers Ctrl-C within one tile
 
-        result = upscaler.upscale(image, on_tile=on_tile)
+        result = upscaler.upscale_array(image, on_tile=on_tile)
     if args.back_projection:
         result = back_project(result, image, args.back_projection)
     if args.outscale is not None and args.outscale != upscaler.scale:
