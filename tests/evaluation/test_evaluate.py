@@ -15,6 +15,7 @@ from esrgan.errors import ConfigError, DatasetError
 from esrgan.evaluation.evaluate import (
     BICUBIC,
     IMAGE_ERROR,
+    METRICS,
     PIRM_CROP_BORDER,
     Dataset,
     EvaluationOptions,
@@ -22,8 +23,8 @@ from esrgan.evaluation.evaluate import (
     evaluate,
     matlab_bicubic,
     mod_crop,
-    parse_metrics,
 )
+from esrgan.evaluation.metric_names import parse_metrics
 from esrgan.imaging.io import read_image, write_image
 from esrgan.imaging.matlab_resize import imresize
 from esrgan.metrics.ma import MODEL_ENV
@@ -179,9 +180,10 @@ def test_empty_or_missing_dataset_stops_before_any_image_is_processed(hr_dir: Pa
 
 
 def test_options_are_checked() -> None:
-    assert parse_metrics("PSNR, ssim,psnr") == ("psnr", "ssim")
-    with pytest.raises(ConfigError, match="lpips; choose from psnr, ssim, niqe, ma, pi"):
-        parse_metrics("psnr,lpips")
+    assert parse_metrics("PSNR, ssim,psnr", METRICS) == ("psnr", "ssim")
+    with pytest.raises(ConfigError, match="unknown metric lpips in 'psnr,lpips'; choose from psnr, ssim, niqe, ma, "
+                                          "pi$"):
+        parse_metrics("psnr,lpips", METRICS)
     with pytest.raises(ConfigError, match="back-projection"):
         EvaluationOptions(scale=4, back_projection=-1)
     with pytest.raises(ConfigError, match="needs a model"):

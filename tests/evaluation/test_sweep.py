@@ -21,6 +21,7 @@ from esrgan.api import load_model
 from esrgan.archs import ModelSpec, RRDBNetSpec
 from esrgan.errors import CheckpointError, ConfigError, DatasetError
 from esrgan.evaluation.evaluate import Dataset, EvaluationOptions, evaluate, matlab_bicubic, mod_crop
+from esrgan.evaluation.metric_names import parse_metrics
 from esrgan.evaluation.sweep import (
     STRATEGIES,
     CropChoice,
@@ -28,7 +29,6 @@ from esrgan.evaluation.sweep import (
     SweepResult,
     most_detailed_window,
     parse_alphas,
-    parse_metrics,
     rmse_from_psnr,
     run_sweep,
     write_csv,

@@ -32,8 +32,8 @@ from esrgan.evaluation.evaluate import (
     SuperResolve,
     bicubic_upscaler,
     evaluate,
-    parse_metrics,
 )
+from esrgan.evaluation.metric_names import parse_metrics
 from esrgan.evaluation.report import error_lines, format_table, write_csv, write_json
 from esrgan.metrics.ma import MODEL_ENV
 
@@ -108,7 +108,7 @@ def _method(args: argparse.Namespace) -> tuple[str, SuperResolve | None, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    metrics = parse_metrics(args.metrics)
+    metrics = parse_metrics(args.metrics, METRICS)
     datasets = _datasets(args)
     if args.scale is not None and args.scale < 1:
         raise ConfigError(f"--scale must be a positive integer, not {args.scale}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from esrgan.cli import SUMMARIES
 from esrgan.cli.options import add_runtime_arguments, runtime_options
 from esrgan.errors import ConfigError
+from esrgan.evaluation.metric_names import parse_metrics
 from esrgan.evaluation.sweep import (
     DEFAULT_ALPHAS,
     STRATEGIES,
@@ -21,7 +22,6 @@ from esrgan.evaluation.sweep import (
     SweepResult,
     default_metrics,
     parse_alphas,
-    parse_metrics,
     run_sweep,
     write_csv,
     write_json,

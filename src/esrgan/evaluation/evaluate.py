@@ -35,13 +35,15 @@ from esrgan.data.datasets import list_images
 from esrgan.data.prepare import ROUNDINGS, Rounding, make_lr, mod_crop
 from esrgan.defaults import DEFAULT_MAX_PIXELS
 from esrgan.errors import ConfigError, DatasetError, EsrganError, MetricError
+from esrgan.evaluation.metric_names import ALL_METRICS, parse_metrics
 from esrgan.imaging.io import read_image, write_image
 from esrgan.imaging.matlab_resize import imresize
 from esrgan.metrics.ma import MaModel, load_ma_model, ma_score, perceptual_index
 from esrgan.metrics.niqe import niqe
 from esrgan.metrics.psnr_ssim import psnr, ssim
 
-METRICS: tuple[str, ...] = ("psnr", "ssim", "niqe", "ma", "pi")
+METRICS: tuple[str, ...] = tuple(m for m in ALL_METRICS if m != "rmse")
+"""What `evaluate` reports (RMSE is the sweep's distortion axis)."""
 DEFAULT_METRICS: tuple[str, ...] = ("psnr", "ssim")
 FULL_REFERENCE: frozenset[str] = frozenset({"psnr", "ssim"})
 PIRM_CROP_BORDER = 4
@@ -58,19 +60,6 @@ SuperResolve = Callable[[np.ndarray], np.ndarray]
 
 ImageCallback = Callable[["ImageResult", int], None]
 """Called after each image with its result and the number of images in all datasets."""
-
-
-def check_metrics(names: Sequence[str]) -> tuple[str, ...]:
-    """`names` without duplicates, or a `ConfigError` naming the unknown ones and the allowed values."""
-    unknown = [name for name in names if name not in METRICS]
-    if unknown or not names:
-        raise ConfigError(f"unknown metric {', '.join(unknown) or '(none given)'}; choose from {', '.join(METRICS)}")
-    return tuple(dict.fromkeys(names))
-
-
-def parse_metrics(text: str) -> tuple[str, ...]:
-    """`"PSNR, ssim"` → `("psnr", "ssim")`."""
-    return check_metrics([name.strip().lower() for name in text.split(",") if name.strip()])
 
 
 def matlab_bicubic(image: np.ndarray, scale: float) -> np.ndarray:
@@ -127,7 +116,7 @@ class EvaluationOptions:
     def __post_init__(self) -> None:
         if self.scale < 1:
             raise ConfigError(f"scale must be a positive integer, not {self.scale}")
-        check_metrics(self.metrics)
+        parse_metrics(",".join(self.metrics), METRICS)
         if self.back_projection < 0:
             raise ConfigError(f"back-projection iterations must be >= 0, not {self.back_projection}")
         if self.lr_rounding not in ROUNDINGS:

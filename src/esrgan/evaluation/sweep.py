@@ -39,6 +39,7 @@ from esrgan.data.datasets import list_images
 from esrgan.defaults import DEFAULT_MAX_PIXELS
 from esrgan.errors import ConfigError, MetricError
 from esrgan.evaluation.evaluate import Dataset, DatasetResult, EvaluationOptions, ImageResult, evaluate, mod_crop
+from esrgan.evaluation.metric_names import ALL_METRICS
 from esrgan.evaluation.report import error_lines
 from esrgan.imaging.io import read_image
 from esrgan.inference.upscaler import UpscaleOptions, Upscaler
@@ -50,7 +51,7 @@ STRATEGIES: tuple[str, ...] = ("network", "image")
 
 STRATEGY_LABELS = {"network": "network interpolation", "image": "image interpolation"}
 
-METRICS: tuple[str, ...] = ("psnr", "ssim", "rmse", "niqe", "ma", "pi")
+METRICS = ALL_METRICS
 """psnr, ssim and rmse are on the Y channel against the HR image; niqe, ma and pi need no reference."""
 
 LOWER_IS_BETTER = frozenset({"rmse", "niqe", "pi"})
@@ -89,15 +90,6 @@ def parse_alphas(text: str) -> tuple[float, ...]:
     if len(values) > 1000:
         raise ConfigError(f"alphas {text!r} gives {len(values)} values; choose a coarser step")
     return tuple(sorted(set(values)))
-
-
-def parse_metrics(text: str) -> tuple[str, ...]:
-    """Metric names from a comma list, in `METRICS` order."""
-    names = [n.strip().lower() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in METRICS]
-    if unknown or not names:
-        raise ConfigError(f"metrics {text!r}: choose from {', '.join(METRICS)}")
-    return tuple(m for m in METRICS if m in names)
 
 
 def default_metrics(with_ma_model: bool) -> tuple[str, ...]:
