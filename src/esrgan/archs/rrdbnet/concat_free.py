@@ -3,19 +3,16 @@
 A dense block's k-th conv reads the concatenation of `x` and every earlier feature. A convolution is linear
 in its input channels, so conv(cat(f0, f1, …)) = conv₀(f0) + conv₁(f1) + … where convᵢ holds the weight
 columns of fᵢ; summed that way, nothing is concatenated. OpenVINO runs each concatenation as a separate copy
-(its reference kernel: 19% of the time at 256² LR, 26% at 480×640, bf16 on the AMX machine) and fuses
-each addition into the convolution that follows it (oneDNN's sum post-op), so the rewritten graph does the
-same arithmetic with less memory traffic: 73% → 86% of the bf16 matmul ceiling at 256² (README,
-"Performance").
+(its reference kernel) and fuses each addition into the convolution that follows it (oneDNN's sum post-op),
+so the rewritten graph does the same arithmetic with less memory traffic (README, "Performance", has the
+measured gain).
 
 The residual scales are folded into the last conv of each block, and so is the block's own skip connection:
 s·x is a 3×3 convolution of x whose kernel is s·I at the centre tap and zero elsewhere, so it joins the
 weights of the last conv's x-piece (the piece that reads x anyway). A dense block then needs no addition of
 its own, and an RRDB only its outer one: out = 0.2·(0.2·c₅ + y) + x = (0.04·c₅ + 0.2·y) + x. Without the
-fold, OpenVINO runs the 69 skip additions as separate passes over memory: 5.0–5.4% of the time at 256², 1.7%
-with it, and the network 3–4% faster (`benchmarks/layer_profile.py --compare-unfolded`, bf16, AMX machine);
-bf16 quality is unchanged (Set5, bf16 against fp32: 47.96–53.52 dB → 48.02–53.29 dB, per image within
-±0.23 dB).
+fold, OpenVINO runs the 69 skip additions as separate passes over memory; what the fold saves, and that bf16
+quality is unchanged, is measured by `benchmarks/layer_profile.py --compare-unfolded` (figures in README).
 
 The rewrite is exact in real arithmetic; in fp32 it differs from the original by rounding only (tested).
 It is for inference graphs: training and checkpoints keep the canonical module.

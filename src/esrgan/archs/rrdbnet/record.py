@@ -107,8 +107,8 @@ class RRDBNetSpec(ModelSpec):
         return self.factor
 
     def activation_bytes_per_input_pixel(self, element_size: int) -> int:
-        """Three live `num_feat` maps at output resolution, plus the trunk. Measured peak RSS of the paper's ×4
-        at 256²: 5.3 kB per input pixel in bf16, 9.9 kB in fp32; this gives 7.2 and 14.3."""
+        """Three live `num_feat` maps at output resolution, plus the trunk: an upper estimate of the peak (the
+        measured working memory of a tile is what `benchmarks/tile_memory.py` prints)."""
         return 3 * self.num_feat * self.scale**2 * element_size + 8 * self.num_feat * element_size
 
     def inference_module(self, model: nn.Module) -> nn.Module:

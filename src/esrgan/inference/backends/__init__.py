@@ -36,8 +36,8 @@ def choose_backend(name: str, device: torch.device) -> str:
     """The backend `name` stands for: `auto` is OpenVINO on a CPU where it is installed, else PyTorch.
 
     Measured on a 2-core Xeon with AMX-BF16 (`benchmarks/inference.py`, README "Performance"): OpenVINO's
-    bf16 build of RRDBNet runs at 83-91% of the bf16 matmul ceiling at 256², PyTorch eager (bf16, channels-last)
-    at 43-55%, and OpenVINO keeps its speed when other processes share the cores.
+    bf16 build of RRDBNet runs much closer to the bf16 matmul ceiling than PyTorch eager (bf16, channels-last),
+    and keeps its speed when other processes share the cores.
     """
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

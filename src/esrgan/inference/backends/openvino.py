@@ -8,7 +8,7 @@ also fuses into the convolutions; and its task-stealing thread pool keeps its sp
 where OpenMP's barriers stall whenever one thread is descheduled.
 
 Shapes: the graph is compiled for each input shape it meets (half a second), because a static-shape build
-runs up to 18% faster than one dynamic-shape build (measured at 256²). Tiles come grouped by shape
+runs faster than one dynamic-shape build (README, "Performance"). Tiles come grouped by shape
 (`tiling.tile_batches`), so an image costs one build per distinct tile shape; the last `MAX_SHAPES` builds
 are kept, and the one not in use gives back its activation memory.
 
