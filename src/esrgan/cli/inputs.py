@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import glob
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from esrgan.errors import ImageReadError
-from esrgan.imaging.io import IMAGE_SUFFIXES
+from esrgan.imaging.io import IMAGE_SUFFIXES, not_a_regular_file
 
 
 @dataclass
@@ -18,24 +17,6 @@ class Inputs:
     images: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     """One line per named thing that is not a readable image file: why it was left out."""
-
-
-def not_a_regular_file(path: Path) -> str | None:
-    """Why `path` cannot be read as an image file (missing, a link loop, a FIFO, ...), or None when it can.
-
-    Only regular files are opened: reading a FIFO named `.png` would wait forever for a writer.
-    """
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return f"{path}: a broken symbolic link" if os.path.islink(path) else f"{path}: no such file or folder"
-    except OSError as error:
-        return f"{path}: cannot be opened ({error.strerror or error})"
-    if stat.S_ISDIR(mode):
-        return f"{path}: is a folder, not an image"
-    if not stat.S_ISREG(mode):
-        return f"{path}: not a regular file (a FIFO, socket or device)"
-    return None
 
 
 def collect_images(arguments: list[str]) -> Inputs:

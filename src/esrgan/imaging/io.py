@@ -7,6 +7,7 @@ and 8-bit data (with strict checks for truncation and decompression bombs); Open
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -37,16 +38,8 @@ _PIL_MODES_KEPT = {"L": "L", "RGB": "RGB", "RGBA": "RGBA", "LA": "LA", "P": "RGB
 def read_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode `path`; raise `ImageReadError` naming the file and the reason when it cannot be used."""
     path = Path(path)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise ImageReadError(f"{path}: no such file") from None
-    except OSError as error:
-        raise ImageReadError(f"{path}: cannot be opened ({error.strerror or error})") from None
-    if stat.S_ISDIR(mode):
-        raise ImageReadError(f"{path}: is a folder, not an image")
-    if not stat.S_ISREG(mode):  # a FIFO would block the read forever
-        raise ImageReadError(f"{path}: not a regular file (a FIFO, socket or device)")
+    if (reason := not_a_regular_file(path)) is not None:
+        raise ImageReadError(reason)
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -69,6 +62,24 @@ def read_image(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.nd
         raise ImageReadError(f"{path}: not an image file (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ImageReadError(f"{path}: cannot decode ({error}); the file may be truncated or corrupt") from None
+
+
+def not_a_regular_file(path: Path) -> str | None:
+    """Why `path` cannot be read as an image file (missing, a link loop, a folder, a FIFO), or None when it can.
+
+    Only regular files are opened: reading a FIFO named `.png` would wait forever for a writer.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"{path}: a broken symbolic link" if os.path.islink(path) else f"{path}: no such file or folder"
+    except OSError as error:
+        return f"{path}: cannot be opened ({error.strerror or error})"
+    if stat.S_ISDIR(mode):
+        return f"{path}: is a folder, not an image"
+    if not stat.S_ISREG(mode):
+        return f"{path}: not a regular file (a FIFO, socket or device)"
+    return None
 
 
 def frame_count(path: Path) -> int:
@@ -113,6 +124,18 @@ def pil_to_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert(target) if image.mode != target else image).copy()
 
 
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+"""ITU-R BT.601 luma, the grey of a colour image (as Pillow's `convert("L")` and OpenCV's BGR2GRAY compute it)."""
+
+
+def to_grey(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) colour or (H, W, 1) grey as an (H, W) grey image of the same dtype (integers rounded)."""
+    if image.shape[2] == 1:
+        return image[..., 0]
+    grey = image.astype(np.float32) @ LUMA_WEIGHTS
+    return grey.round().astype(image.dtype) if np.issubdtype(image.dtype, np.integer) else grey.astype(image.dtype)
+
+
 ALPHA_SUFFIXES = frozenset({".png", ".webp", ".tif", ".tiff", ".tga"})
 GREY_ONLY_SUFFIXES = frozenset({".pgm"})
 COLOUR_ONLY_SUFFIXES = frozenset({".ppm"})
@@ -134,8 +157,7 @@ def fit_for_format(image: np.ndarray, suffix: str) -> tuple[np.ndarray, list[tup
         image = image[..., 0] if image.shape[2] == 1 else image
         notes.append((f"{suffix} cannot hold the alpha channel", "composited onto white (.png, .webp, .tif keep it)"))
     if suffix in GREY_ONLY_SUFFIXES and image.ndim == 3:
-        grey = image[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        image = grey.round().astype(image.dtype)
+        image = to_grey(image)
         notes.append((f"{suffix} cannot hold colour", "converted to grey"))
     if suffix in COLOUR_ONLY_SUFFIXES and (image.ndim == 2 or image.shape[2] == 2):
         image = np.repeat((image if image.ndim == 2 else image[..., 0])[..., None], 3, axis=2)

@@ -19,13 +19,12 @@ from torch.nn import functional as F
 from esrgan.archs.spec import ModelSpec
 from esrgan.defaults import DEFAULT_TILE_PAD
 from esrgan.errors import ConfigError
-from esrgan.imaging.io import pil_to_array
+from esrgan.imaging.io import pil_to_array, to_grey
 from esrgan.inference.backends import Backend, create_backend
 from esrgan.inference.memory import auto_batch_size, auto_tile_size
 from esrgan.inference.precision import resolve_device, resolve_precision
 from esrgan.inference.tiling import upscale_tiled
 
-LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 TileCallback = Callable[[int, int], None]
 
 
@@ -50,7 +49,6 @@ class UpscaleOptions:
 class _Path:
     """One way of running the network: a backend at one precision, with tiles sized for that precision."""
 
-    dtype: torch.dtype
     backend: Backend
     tile: int
     batch: int
@@ -60,8 +58,8 @@ class Upscaler:
     """Runs one generator on images; construct it once and reuse it for many images.
 
     With `precision="auto"`, 8-bit images run at the fastest precision the hardware has (bf16 on CPUs with
-    native bf16), but 16-bit and float images run in fp32: bf16's 8-bit mantissa posterises them (a smooth
-    ramp of 2000 levels came out as 16 values; `benchmarks/sixteen_bit.py`, README "Precision").
+    native bf16), but 16-bit and float images run in fp32: bf16's 8-bit mantissa posterises them
+    (`benchmarks/sixteen_bit.py` measures it; README, "Performance").
     """
 
     def __init__(self, model: nn.Module, spec: ModelSpec, options: UpscaleOptions = UpscaleOptions()) -> None:
@@ -90,7 +88,7 @@ class Upscaler:
             tile = _round_up(tile, self.multiple)
             batch = (auto_batch_size(self.spec, self.device, dtype, tile, self.tile_pad)
                      if self.options.batch is None else self.options.batch)
-            self._paths[dtype] = _Path(dtype, backend, tile, batch)
+            self._paths[dtype] = _Path(backend, tile, batch)
         return self._paths[dtype]
 
     def precision_for(self, pixels: np.dtype) -> torch.dtype:
@@ -139,7 +137,7 @@ class Upscaler:
             colour = planes[..., : channels - has_alpha]
             result = self._run(_to_channels(colour, self.spec.in_channels), image.dtype, on_tile)
             if colour.shape[2] == 1 and result.shape[2] > 1:
-                result = _to_grey(result)[..., None]
+                result = to_grey(result)[..., None]
             if has_alpha and result.shape[2] != 4:
                 alpha = self._upscale_alpha(planes[..., -1:], image.dtype)[..., None]
                 result = np.concatenate([result, alpha], axis=2)
@@ -153,7 +151,7 @@ class Upscaler:
         height, width = alpha.shape[:2]
         if alpha.min() == alpha.max():
             return np.full((height * self.scale, width * self.scale), alpha.flat[0], dtype=alpha.dtype)
-        return _to_grey(self._run(_to_channels(alpha, self.spec.in_channels), dtype, None))
+        return to_grey(self._run(_to_channels(alpha, self.spec.in_channels), dtype, None))
 
     def _run(self, image: np.ndarray, dtype: np.dtype, on_tile: TileCallback | None) -> np.ndarray:
         height, width = image.shape[:2]
@@ -210,7 +208,7 @@ def _to_channels(image: np.ndarray, channels: int) -> np.ndarray:
     if image.shape[2] == 1:
         return np.repeat(image, channels, axis=2)
     if channels == 1:
-        return _to_grey(image)[..., None]
+        return to_grey(image)[..., None]
     raise ConfigError(f"the model takes {channels} channels; the image has {image.shape[2]}")
 
 
@@ -221,13 +219,6 @@ def _to_rgba(planes: np.ndarray) -> np.ndarray:
         return np.concatenate([colour, planes[..., -1:]], axis=2)
     opaque = 1.0 if planes.dtype.kind == "f" else np.iinfo(planes.dtype).max
     return np.concatenate([colour, np.full_like(planes[..., :1], opaque)], axis=2)
-
-
-def _to_grey(image: np.ndarray) -> np.ndarray:
-    if image.shape[2] == 1:
-        return image[..., 0]
-    grey = image.astype(np.float32) @ LUMA_WEIGHTS
-    return grey.round().astype(image.dtype) if np.issubdtype(image.dtype, np.integer) else grey.astype(image.dtype)
 
 
 def resize_to_outscale(image: np.ndarray, height: int, width: int, outscale: float) -> np.ndarray:

@@ -35,6 +35,11 @@ def platform_cache_dir(environ: Mapping[str, str], platform: str, home: Path) ->
     return (Path(xdg) if Path(xdg).is_absolute() else home / ".cache") / "esrgan"
 
 
+def cache_warning(message: str) -> None:
+    """Say on stderr that the cache was bypassed. The cache is an optimisation: a job never fails for it."""
+    print(f"esrgan: warning: {message}", file=sys.stderr)
+
+
 def cached_path(entry: ZooEntry) -> Path:
     """Where the published file of `entry` is (or will be) cached, under its published name."""
     return cache_dir() / entry.file

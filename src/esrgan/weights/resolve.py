@@ -16,7 +16,7 @@ from typing import Literal
 from safetensors import SafetensorError
 
 from esrgan.errors import CheckpointError
-from esrgan.weights.cache import cached_path, is_cached, ncnn_cached_path
+from esrgan.weights.cache import cache_warning, cached_path, is_cached, ncnn_cached_path
 from esrgan.weights.download import download_first
 from esrgan.weights.io import save_checkpoint
 from esrgan.weights.ncnn import ncnn_wheel_models, read_ncnn
@@ -74,7 +74,7 @@ def _convert_ncnn(entry: ZooEntry, param: Path, weights: Path, destination: Path
         save_checkpoint(destination, state, spec)
     except (OSError, CheckpointError, SafetensorError) as error:
         # The cache is an optimisation: the NCNN files themselves are read again next time.
-        print(f"esrgan: warning: cannot write the model cache ({error}); reading {param} directly", file=sys.stderr)
+        cache_warning(f"cannot write the model cache ({error}); reading {param} directly")
         return param
     if progress:
         print(

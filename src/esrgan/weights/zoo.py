@@ -87,10 +87,11 @@ def load_zoo(path: Path | None = None) -> dict[str, ZooEntry]:
 
 def _parse_entry(name: str, table: dict[str, Any], where: str) -> ZooEntry:
     """`table` is raw TOML: every key and type is checked here, so nothing past this point re-checks."""
-    archs = {record.arch: record for record in ARCHITECTURES}
-    if table.get("arch") not in archs:
-        raise ConfigError(f"{where}: arch must be one of {', '.join(archs)}, got {table.get('arch')!r}")
-    record = spec_class(table["arch"])
+    try:
+        record = spec_class(str(table.get("arch")))
+    except SpecError:
+        known = ", ".join(r.arch for r in ARCHITECTURES)
+        raise ConfigError(f"{where}: arch must be one of {known}, got {table.get('arch')!r}") from None
     hyper = {key: value for key, value in table.items() if key not in _REQUIRED and key not in _OPTIONAL}
     fields = [f.name for f in dataclasses.fields(record) if f.name not in _REQUIRED]
     unknown = sorted(set(hyper) - set(fields))

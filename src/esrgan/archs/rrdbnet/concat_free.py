@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from esrgan.archs.rrdbnet.model import RESIDUAL_SCALE, RRDB, ResidualDenseBlock, RRDBNet
+from esrgan.archs.rrdbnet.model import LEAKY_SLOPE, RESIDUAL_SCALE, RRDB, ResidualDenseBlock, RRDBNet
 
 
 class SplitInputConv(nn.Module):
@@ -72,7 +72,7 @@ class ConcatFreeDenseBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = [x]
         for conv in self.convs[:-1]:
-            features.append(F.leaky_relu(conv(features), 0.2))
+            features.append(F.leaky_relu(conv(features), LEAKY_SLOPE))
         out = self.convs[-1](features)
         return out if self.added_skip_scale is None else out + self.added_skip_scale * x
 

@@ -19,6 +19,9 @@ from torch.nn import functional as F
 RESIDUAL_SCALE = 0.2
 """β in the paper: each residual is multiplied by it before being added back, for stability."""
 
+LEAKY_SLOPE = 0.2
+"""Negative slope of every LeakyReLU in RRDBNet."""
+
 INIT_SCALE = 0.1
 """The paper's "smaller initialisation": Kaiming-normal weights scaled down by this factor."""
 
@@ -44,7 +47,7 @@ class ResidualDenseBlock(nn.Module):
         self.conv3 = nn.Conv2d(num_feat + 2 * num_grow_ch, num_grow_ch, 3, 1, 1)
         self.conv4 = nn.Conv2d(num_feat + 3 * num_grow_ch, num_grow_ch, 3, 1, 1)
         self.conv5 = nn.Conv2d(num_feat + 4 * num_grow_ch, num_feat, 3, 1, 1)
-        self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+        self.lrelu = nn.LeakyReLU(negative_slope=LEAKY_SLOPE, inplace=True)
         # ESRGAN+ (Rakotonirina & Rasoanaivo, 2020): a 1×1 projection of x joins x2, and x2 joins x4.
         self.conv1x1 = nn.Conv2d(num_feat, num_grow_ch, 1, bias=False) if plus else None
         scaled_kaiming_init(self)
@@ -120,7 +123,7 @@ class RRDBNet(nn.Module):
             setattr(self, f"conv_up{step}", nn.Conv2d(num_feat, num_feat, 3, 1, 1))
         self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
-        self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+        self.lrelu = nn.LeakyReLU(negative_slope=LEAKY_SLOPE, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x

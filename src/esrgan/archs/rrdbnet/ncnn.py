@@ -28,12 +28,9 @@ from esrgan.archs.ncnn_graph import (
     NcnnMismatch,
     phase_major_to_channel_major,
 )
-from esrgan.archs.rrdbnet.model import RESIDUAL_SCALE
+from esrgan.archs.rrdbnet.model import LEAKY_SLOPE, RESIDUAL_SCALE
 from esrgan.archs.rrdbnet.record import RRDBNetSpec
 from esrgan.archs.spec import StateDict
-
-LEAKY_SLOPE = 0.2
-"""Slope of every LeakyReLU in RRDBNet (`model.py`)."""
 
 
 def rrdbnet_from_ncnn(graph: NcnnGraph) -> tuple[RRDBNetSpec, StateDict] | None:

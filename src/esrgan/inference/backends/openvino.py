@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
@@ -37,7 +36,7 @@ from torch import nn
 
 from esrgan.archs.spec import ModelSpec
 from esrgan.errors import ConfigError
-from esrgan.weights.cache import cache_dir
+from esrgan.weights.cache import cache_dir, cache_warning
 
 PRECISION_HINTS = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
 MAX_SHAPES = 4
@@ -132,7 +131,7 @@ class OpenVinoBackend:
                 return self._core.read_model(path)
         except (OSError, RuntimeError):
             pass
-        _warn(f"the cached OpenVINO graph in {path.parent} is unreadable or corrupt; converting again")
+        cache_warning(f"the cached OpenVINO graph in {path.parent} is unreadable or corrupt; converting again")
         shutil.rmtree(path.parent, ignore_errors=True)
         return None
 
@@ -143,7 +142,8 @@ class OpenVinoBackend:
             folder.parent.mkdir(parents=True, exist_ok=True)
             temp = Path(tempfile.mkdtemp(prefix=".part-", dir=folder.parent))
         except OSError as error:
-            _warn(f"cannot write the model cache in {folder.parent} ({error.strerror or error}); running without it")
+            reason = error.strerror or error
+            cache_warning(f"cannot write the model cache in {folder.parent} ({reason}); running without it")
             return
         try:
             # fp32 weights: compressing them to fp16 would change the fp32 results.
@@ -155,10 +155,7 @@ class OpenVinoBackend:
             os.replace(temp, folder)
         except (OSError, RuntimeError) as error:  # OpenVINO reports a full disk as a RuntimeError
             reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-            _warn(f"cannot write the model cache in {folder.parent} ({reason}); running without it")
+            cache_warning(f"cannot write the model cache in {folder.parent} ({reason}); running without it")
         finally:
             shutil.rmtree(temp, ignore_errors=True)
 
-
-def _warn(message: str) -> None:
-    print(f"esrgan: warning: {message}", file=sys.stderr)
