@@ -37,9 +37,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from esrgan.archs import ModelSpec, RRDBNetSpec
-from esrgan.inference.precision import resolve_precision
+from esrgan.hardware import resolve_precision
 from esrgan.inference.tiling import tile_grid
-from esrgan.inference.upscaler import UpscaleOptions, Upscaler
+from esrgan.inference.upscaler import Upscaler
+from esrgan.options import UpscaleOptions
 
 PAPER_SPEC = RRDBNetSpec(scale=4, num_feat=64, num_block=23, num_grow_ch=32)
 DTYPE_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}

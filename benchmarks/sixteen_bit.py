@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from esrgan.api import build_generator, load_weights  # noqa: E402
 from esrgan.imaging.io import read_image  # noqa: E402
-from esrgan.inference.upscaler import UpscaleOptions, Upscaler  # noqa: E402
+from esrgan.inference.upscaler import Upscaler  # noqa: E402
+from esrgan.options import UpscaleOptions  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16")
 

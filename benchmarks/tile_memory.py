@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="auto")
     args = parser.parse_args(argv)
 
-    upscaler = esrgan.load_model(args.model, tile=args.tile, precision=args.precision, device="cpu",
-                                 backend=args.backend, progress=False)
+    options = esrgan.UpscaleOptions(tile=args.tile, precision=args.precision, device="cpu", backend=args.backend)
+    upscaler = esrgan.load_model(args.model, options=options, progress=False)
     image = photo_like(args.size)
     loaded = status_bytes("VmRSS")
     tiles = len(tile_grid(args.size, args.size, upscaler.tile, upscaler.tile_pad, upscaler.multiple))

@@ -13,6 +13,7 @@ from esrgan.archs import RRDBNetSpec
 from esrgan.cli.main import main
 from esrgan.errors import CheckpointError
 from esrgan.interpolation import image_interpolate, network_interpolate
+from esrgan.options import UpscaleOptions
 from esrgan.weights.io import save_checkpoint
 from esrgan.weights.layouts import load_checkpoint
 from tests.conftest import TINY, tiny_rrdbnet
@@ -66,8 +67,9 @@ def test_cli_writes_the_blend_and_upscale_blends_on_the_fly(tmp_path: Path,
     out = tmp_path / "blend.safetensors"
     assert main(["interpolate", str(a), str(b), "--alpha", "0.4", "-o", str(out)]) == 0
     image = np.random.default_rng(0).integers(0, 255, (8, 8, 3)).astype(np.uint8)
-    written = load_model(out, tile=0, precision="fp32").upscale(image)
-    on_the_fly = load_model(a, blend_with=b, alpha=0.4, tile=0, precision="fp32").upscale(image)
+    whole = UpscaleOptions(tile=0, precision="fp32")
+    written = load_model(out, options=whole).upscale(image)
+    on_the_fly = load_model(a, blend_with=b, alpha=0.4, options=whole).upscale(image)
     np.testing.assert_array_equal(written, on_the_fly)
     assert main(["interpolate", str(a), str(b), "--alpha", "0.4", "-o", str(out)]) == 2
 
@@ -97,7 +99,8 @@ def test_denoise_strength_blends_the_zoo_model_with_its_weak_denoise_twin(
         save_checkpoint(files[name], spec.build().state_dict(), spec)
     monkeypatch.setattr(api, "resolve_weights", lambda name, progress=True: files.get(str(name), Path(name)))
     strong, weak = (api.load_weights(files[n])[1] for n in files)
-    upscaler = api.load_model("realesr-general-x4v3", denoise_strength=0.3, precision="fp32", backend="torch")
+    upscaler = api.load_model("realesr-general-x4v3", denoise_strength=0.3,
+                              options=UpscaleOptions(precision="fp32", backend="torch"))
     for key, value in upscaler.model.state_dict().items():
         assert torch.allclose(value, 0.3 * strong[key] + 0.7 * weak[key], atol=1e-6)
     with pytest.raises(ConfigError, match="weak-denoising twin \\(realesr-general-x4v3\\), not esrgan-x4"):

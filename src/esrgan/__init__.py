@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from esrgan.api import load_model
-    from esrgan.inference.upscaler import UpscaleOptions, Upscaler
+    from esrgan.inference.upscaler import Upscaler
+    from esrgan.options import UpscaleOptions
 
 __all__ = ["load_model", "Upscaler", "UpscaleOptions"]
 _HOMES = {"load_model": "esrgan.api", "Upscaler": "esrgan.inference.upscaler",
-          "UpscaleOptions": "esrgan.inference.upscaler"}
+          "UpscaleOptions": "esrgan.options"}
 
 
 def __getattr__(name: str) -> Any:

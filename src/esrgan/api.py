@@ -7,9 +7,11 @@ from pathlib import Path
 from torch import nn
 
 from esrgan.archs.spec import ModelSpec
+from esrgan.defaults import DEFAULT_MODEL
 from esrgan.errors import ConfigError, ModelNotFoundError
-from esrgan.inference.upscaler import UpscaleOptions, Upscaler
+from esrgan.inference.upscaler import Upscaler
 from esrgan.interpolation import interpolate_specs, network_interpolate
+from esrgan.options import UpscaleOptions
 from esrgan.weights.io import StateDict
 from esrgan.weights.layouts import load_checkpoint
 
@@ -72,20 +74,16 @@ def check_denoise_strength(strength: float) -> float:
 
 
 def load_model(
-    name_or_path: str | Path = "realesrgan-x4plus",
+    name_or_path: str | Path = DEFAULT_MODEL,
     *,
+    options: UpscaleOptions | None = None,
     blend_with: str | Path | None = None,
     alpha: float = 0.8,
     denoise_strength: float | None = None,
-    tile: int | None = None,
-    tile_pad: int | None = None,
-    precision: str = "auto",
-    device: str = "auto",
-    backend: str = "auto",
-    batch: int | None = None,
     progress: bool = True,
 ) -> Upscaler:
-    """An `Upscaler` for a zoo model name (see `esrgan models`) or a checkpoint / NCNN `.param` path.
+    """An `Upscaler` for a zoo model name (see `esrgan models`) or a checkpoint / NCNN `.param` path, run as
+    `options` say (tile, precision, device, backend, batch; the defaults choose from the hardware).
 
     The architecture and its hyper-parameters are detected from the weights; nothing needs naming. With
     `blend_with`, the network is (1 − alpha)·model + alpha·blend_with, built in memory. `denoise_strength`
@@ -101,8 +99,4 @@ def load_model(
         spec, state = load_weights(name_or_path, progress)
     else:
         spec, state = interpolate_weights(name_or_path, blend_with, alpha, progress)
-    defaults = UpscaleOptions()
-    options = UpscaleOptions(
-        tile, defaults.tile_pad if tile_pad is None else tile_pad, precision, device, backend, batch
-    )
     return Upscaler(build_generator(spec, state), spec, options)

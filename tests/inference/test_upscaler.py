@@ -7,10 +7,12 @@ import pytest
 import torch
 from PIL import Image
 
+from esrgan.back_projection import back_project
 from esrgan.errors import ConfigError
+from esrgan.hardware import resolve_precision
 from esrgan.inference.memory import MAX_AUTO_TILE, MIN_AUTO_TILE
-from esrgan.inference.precision import resolve_precision
-from esrgan.inference.upscaler import UpscaleOptions, Upscaler
+from esrgan.inference.upscaler import Upscaler
+from esrgan.options import UpscaleOptions
 from tests.conftest import TINY, tiny_rrdbnet
 
 
@@ -62,6 +64,35 @@ def test_outscale_gives_any_final_size(upscaler: Upscaler, outscale: float, size
     assert upscaler.upscale(np.zeros((10, 12, 3), np.uint8), outscale=outscale).shape[:2] == size
 
 
+@pytest.mark.parametrize("outscale", [0.0, -2.0, 65.0, float("nan"), float("inf")])
+def test_outscale_out_of_range_is_refused(upscaler: Upscaler, outscale: float) -> None:
+    with pytest.raises(ConfigError, match="--outscale must be a number in"):
+        upscaler.upscale(np.zeros((10, 12, 3), np.uint8), outscale=outscale)
+
+
+def test_back_projection_comes_before_the_final_resize(upscaler: Upscaler) -> None:
+    """Back-projection works at the network's scale, against the input; `outscale` resizes its result."""
+    from esrgan.inference.upscaler import resize_to_outscale
+
+    image = np.random.default_rng(1).integers(0, 256, (10, 12, 3)).astype(np.uint8)
+    corrected = back_project(upscaler.upscale(image), image, 2)
+    assert np.array_equal(upscaler.upscale(image, back_projection=2), corrected)
+    assert np.array_equal(upscaler.upscale(image, outscale=3, back_projection=2),
+                          resize_to_outscale(corrected, 10, 12, 3))
+    with pytest.raises(ConfigError, match="--back-projection"):
+        upscaler.upscale(image, back_projection=-1)
+
+
+def test_options_are_checked_when_built() -> None:
+    for wrong, message in [({"tile": -1}, "--tile must be >= 0"), ({"tile_pad": -1}, "--tile-pad must be >= 0"),
+                           ({"batch": 0}, "--batch must be >= 1"), ({"precision": "fp8"}, "--precision 'fp8'"),
+                           ({"device": "tpu"}, "--device 'tpu'"), ({"backend": "ncnn"}, "--backend 'ncnn'")]:
+        with pytest.raises(ConfigError, match=message):
+            UpscaleOptions(**wrong)
+    with pytest.raises(TypeError):
+        UpscaleOptions(0)  # type: ignore[misc]  # keyword-built: a positional value would be ambiguous
+
+
 def test_progress_callback_sees_every_tile() -> None:
     calls: list[tuple[int, int]] = []
     tiled = Upscaler(tiny_rrdbnet(), TINY, UpscaleOptions(tile=8, tile_pad=2, precision="fp32"))
@@ -91,9 +122,9 @@ def test_bf16_stays_close_to_fp32() -> None:
 def test_auto_precision_keeps_16_bit_images_in_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
     """On a CPU with native bf16, `auto` runs 8-bit images in bf16 but 16-bit ones in fp32: bf16 would
     posterise a smooth 16-bit ramp into a handful of levels."""
-    from esrgan.inference import precision
+    from esrgan import hardware
 
-    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
     model = tiny_rrdbnet()
     auto = Upscaler(model, TINY, UpscaleOptions(tile=0, precision="auto", device="cpu", backend="torch"))
     fp32 = Upscaler(tiny_rrdbnet(), TINY, UpscaleOptions(tile=0, precision="fp32", device="cpu", backend="torch"))

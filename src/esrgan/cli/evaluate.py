@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from tqdm import tqdm
@@ -101,10 +100,10 @@ def _method(args: argparse.Namespace) -> tuple[str, SuperResolve | None, int]:
         if args.scale is None:
             raise ConfigError("--model bicubic needs --scale")
         return BICUBIC, bicubic_upscaler(args.scale), args.scale
-    upscaler = load_model(name, **asdict(runtime_options(args)), progress=not args.quiet)
+    upscaler = load_model(name, options=runtime_options(args), progress=not args.quiet)
     if args.scale is not None and args.scale != upscaler.scale:
         raise ConfigError(f"--scale {args.scale} does not match the model, which upscales x{upscaler.scale}")
-    return str(name), upscaler.upscale, upscaler.scale
+    return str(name), upscaler.upscale_array, upscaler.scale
 
 
 def run(args: argparse.Namespace) -> int:

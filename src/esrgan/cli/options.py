@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import TYPE_CHECKING
 
 from esrgan.defaults import BACKENDS, DEFAULT_MAX_PIXELS, DEFAULT_TILE_PAD, DEVICES, PRECISIONS
 from esrgan.errors import ConfigError
-
-if TYPE_CHECKING:
-    from esrgan.inference.upscaler import UpscaleOptions
+from esrgan.options import UpscaleOptions
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, default_model: str | None) -> None:
@@ -40,21 +37,9 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
                             "protects against decompression bombs")
 
 
-def check_runtime_arguments(args: argparse.Namespace) -> None:
-    """The numbers `add_runtime_arguments` parsed, checked before anything runs."""
-    if args.tile is not None and args.tile < 0:
-        raise ConfigError(f"--tile must be >= 0 (0 = whole image), not {args.tile}")
-    if args.tile_pad < 0:
-        raise ConfigError(f"--tile-pad must be >= 0, not {args.tile_pad}")
-    if args.batch is not None and args.batch < 1:
-        raise ConfigError(f"--batch must be >= 1, not {args.batch}")
+def runtime_options(args: argparse.Namespace) -> UpscaleOptions:
+    """The `UpscaleOptions` that `add_runtime_arguments` parsed, checked (no PyTorch is loaded for it)."""
     if not (math.isfinite(args.max_pixels) and args.max_pixels >= 1):
         raise ConfigError(f"--max-pixels must be a finite number >= 1, not {args.max_pixels}")
-
-
-def runtime_options(args: argparse.Namespace) -> UpscaleOptions:
-    """The `UpscaleOptions` that `add_runtime_arguments` parsed, checked."""
-    from esrgan.inference.upscaler import UpscaleOptions
-
-    check_runtime_arguments(args)
-    return UpscaleOptions(args.tile, args.tile_pad, args.precision, args.device, args.backend, args.batch)
+    return UpscaleOptions(tile=args.tile, tile_pad=args.tile_pad, precision=args.precision, device=args.device,
+                          backend=args.backend, batch=args.batch)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,12 +14,13 @@ from tqdm import tqdm
 
 from esrgan.cli import SUMMARIES
 from esrgan.cli.inputs import collect_images
-from esrgan.cli.options import add_model_arguments, add_runtime_arguments, check_runtime_arguments, runtime_options
+from esrgan.cli.options import add_model_arguments, add_runtime_arguments, runtime_options
 from esrgan.defaults import DEFAULT_MODEL
 from esrgan.errors import ConfigError, ImageReadError, ImageWriteError
 from esrgan.imaging.io import IMAGE_SUFFIXES, fit_for_format, frame_count, read_image, write_image
 from esrgan.inference.pipeline import BackgroundWriter, prefetched
 from esrgan.interrupts import StopRequest, StopRequested, run_interruptibly
+from esrgan.options import UpscaleOptions, check_back_projection, check_outscale
 
 if TYPE_CHECKING:
     from esrgan.inference.upscaler import Upscaler
@@ -50,10 +50,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-MAX_OUTSCALE = 64.0
-"""Larger final scales are refused: at ×100000 one pixel becomes 10^10."""
-
-
 def output_path(source: Path, output: Path, single: bool, suffix: str, ext: str) -> Path:
     """Where the result of `source` goes: `output` itself for one input named like an image, else inside it.
 
@@ -67,14 +63,13 @@ def output_path(source: Path, output: Path, single: bool, suffix: str, ext: str)
     return output / f"{source.stem}{suffix}{extension}"
 
 
-def check_arguments(args: argparse.Namespace) -> None:
-    """Every option's value, before any model is loaded or image read: a mistake costs nothing."""
+def check_arguments(args: argparse.Namespace) -> UpscaleOptions:
+    """Every option's value, before any model is loaded or image read: a mistake costs nothing. Returns the
+    run options."""
     if args.ext != "auto" and "." + args.ext.lstrip(".").lower() not in IMAGE_SUFFIXES:
         raise ConfigError(f"--ext {args.ext}: choose auto or one of {', '.join(sorted(IMAGE_SUFFIXES))}")
-    if args.outscale is not None and not (0 < args.outscale <= MAX_OUTSCALE):
-        raise ConfigError(f"--outscale must be a number in (0, {MAX_OUTSCALE:g}], not {args.outscale}")
-    if args.back_projection < 0:
-        raise ConfigError("--back-projection takes a number of iterations >= 0")
+    check_outscale(args.outscale)
+    check_back_projection(args.back_projection)
     if not math.isfinite(args.alpha):
         raise ConfigError(f"--alpha must be a finite number, not {args.alpha}")
     if args.denoise_strength is not None:
@@ -83,7 +78,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         check_denoise_strength(args.denoise_strength)
     if any(part in ("/", "\\") for part in args.suffix) or args.suffix in (".", ".."):
         raise ConfigError(f"--suffix {args.suffix!r}: must not contain / or \\ (outputs stay in the output folder)")
-    check_runtime_arguments(args)
+    return runtime_options(args)
 
 
 def check_output(output: Path, count: int) -> None:
@@ -103,7 +98,7 @@ def check_output(output: Path, count: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_arguments(args)
+    options = check_arguments(args)
     from esrgan.api import load_model  # PyTorch: imported once the arguments are known to be good
 
     inputs = collect_images(args.inputs)
@@ -111,9 +106,8 @@ def run(args: argparse.Namespace) -> int:
     check_output(output, len(inputs.images))
     for reason in inputs.skipped:
         print(f"esrgan: skipped: {reason}", file=sys.stderr)
-    upscaler = load_model(args.weights or args.model, blend_with=args.blend_with, alpha=args.alpha,
-                          denoise_strength=args.denoise_strength, **asdict(runtime_options(args)),
-                          progress=not args.quiet)
+    upscaler = load_model(args.weights or args.model, options=options, blend_with=args.blend_with,
+                          alpha=args.alpha, denoise_strength=args.denoise_strength, progress=not args.quiet)
     jobs = [(s, output_path(s, output, len(inputs.images) == 1, args.suffix, args.ext)) for s in inputs.images]
     with StopRequest("after the current tile; finished images are kept", exit_at_once=True) as stop:
         failures, stopped = upscale_files(upscaler, jobs, args, stop)
@@ -163,11 +157,11 @@ def upscale_files(
                 tqdm.write(f"esrgan: note: {target.name}: {reason}: {action}", file=sys.stderr)
             writes.append(writer.submit(partial(write_image, target, result, overwrite=args.overwrite)))
     for write in writes:
-        if (error := write.exception()) is not None:
-            if not isinstance(error, ImageWriteError):
-                raise error
-            failures.append(str(error))
-            print(f"esrgan: not written: {error}", file=sys.stderr)
+        if (failure := write.exception()) is not None:
+            if not isinstance(failure, ImageWriteError):
+                raise failure
+            failures.append(str(failure))
+            print(f"esrgan: not written: {failure}", file=sys.stderr)
     return failures, undone
 
 
@@ -187,18 +181,10 @@ def read_input(source: Path, target: Path, args: argparse.Namespace) -> np.ndarr
 def upscale_image(
     upscaler: Upscaler, image: np.ndarray, name: str, args: argparse.Namespace, stop: StopRequest
 ) -> np.ndarray:
-    from esrgan.back_projection import back_project
-    from esrgan.inference.upscaler import resize_to_outscale
-
     with tqdm(desc=name, unit="tile", leave=False, disable=args.quiet) as bar:
         def on_tile(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
             stop.check()  # between tiles: a large image answers Ctrl-C within one tile
 
-        result = upscaler.upscale_array(image, on_tile=on_tile)
-    if args.back_projection:
-        result = back_project(result, image, args.back_projection)
-    if args.outscale is not None and args.outscale != upscaler.scale:
-        result = resize_to_outscale(result, image.shape[0], image.shape[1], args.outscale)
-    return result
+        return upscaler.upscale_array(image, args.outscale, on_tile, args.back_projection)

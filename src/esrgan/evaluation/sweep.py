@@ -42,7 +42,8 @@ from esrgan.evaluation.evaluate import Dataset, DatasetResult, EvaluationOptions
 from esrgan.evaluation.metric_names import ALL_METRICS
 from esrgan.evaluation.report import error_lines
 from esrgan.imaging.io import read_image
-from esrgan.inference.upscaler import UpscaleOptions, Upscaler
+from esrgan.inference.upscaler import Upscaler
+from esrgan.options import UpscaleOptions
 from esrgan.interpolation import check_alpha, image_interpolate, interpolate_specs, network_interpolate
 from esrgan.metrics.ma import load_ma_model
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import overload
 
 import cv2
 import numpy as np
@@ -17,32 +18,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from esrgan.archs.spec import ModelSpec
-from esrgan.defaults import DEFAULT_TILE_PAD
+from esrgan.back_projection import back_project
 from esrgan.errors import ConfigError
+from esrgan.hardware import resolve_device, resolve_precision
 from esrgan.imaging.io import pil_to_array, to_grey
 from esrgan.inference.backends import Backend, create_backend
 from esrgan.inference.memory import auto_batch_size, auto_tile_size
-from esrgan.inference.precision import resolve_device, resolve_precision
 from esrgan.inference.tiling import upscale_tiled
+from esrgan.options import UpscaleOptions, check_back_projection, check_outscale
 
 TileCallback = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class UpscaleOptions:
-    """How to run the network.
-
-    `tile`: None = chosen from free memory, 0 = whole image in one pass. `batch`: tiles per network call,
-    None = chosen from free memory (GPU) or 1 (CPU). `backend`: `torch`, `openvino` or `auto` (see
-    `esrgan.inference.backends`).
-    """
-
-    tile: int | None = None
-    tile_pad: int = DEFAULT_TILE_PAD
-    precision: str = "auto"
-    device: str = "auto"
-    backend: str = "auto"
-    batch: int | None = None
 
 
 @dataclass
@@ -62,11 +47,8 @@ class Upscaler:
     (`benchmarks/sixteen_bit.py` measures it; README, "Performance").
     """
 
-    def __init__(self, model: nn.Module, spec: ModelSpec, options: UpscaleOptions = UpscaleOptions()) -> None:
-        if options.tile is not None and options.tile < 0 or options.tile_pad < 0:
-            raise ConfigError("tile and tile pad must be >= 0 (tile 0 = whole image)")
-        if options.batch is not None and options.batch < 1:
-            raise ConfigError("batch (tiles per network call) must be >= 1")
+    def __init__(self, model: nn.Module, spec: ModelSpec, options: UpscaleOptions | None = None) -> None:
+        options = UpscaleOptions() if options is None else options
         self.spec = spec
         self.options = options
         self.device = resolve_device(options.device)
@@ -113,17 +95,32 @@ class Upscaler:
     def scale(self) -> int:
         return self.spec.scale
 
+    @overload
+    def upscale(self, image: np.ndarray, outscale: float | None = None, on_tile: TileCallback | None = None,
+                back_projection: int = 0) -> np.ndarray: ...
+
+    @overload
+    def upscale(self, image: Image.Image, outscale: float | None = None, on_tile: TileCallback | None = None,
+                back_projection: int = 0) -> Image.Image: ...
+
     def upscale(
-        self, image: np.ndarray | Image.Image, outscale: float | None = None, on_tile: TileCallback | None = None
+        self, image: np.ndarray | Image.Image, outscale: float | None = None, on_tile: TileCallback | None = None,
+        back_projection: int = 0,
     ) -> np.ndarray | Image.Image:
-        """Super-resolve one image; `outscale` resizes the network output to any final scale."""
+        """Super-resolve one image, returned as the kind it came as (numpy array or PIL image)."""
         if isinstance(image, Image.Image):
-            return Image.fromarray(self.upscale_array(pil_to_array(image), outscale, on_tile))
-        return self.upscale_array(image, outscale, on_tile)
+            return Image.fromarray(self.upscale_array(pil_to_array(image), outscale, on_tile, back_projection))
+        return self.upscale_array(image, outscale, on_tile, back_projection)
 
     def upscale_array(
-        self, image: np.ndarray, outscale: float | None = None, on_tile: TileCallback | None = None
+        self, image: np.ndarray, outscale: float | None = None, on_tile: TileCallback | None = None,
+        back_projection: int = 0,
     ) -> np.ndarray:
+        """Super-resolve one image: the network, then `back_projection` iterations toward `image`
+        (`esrgan.back_projection`), then a resize to `outscale` × the input size when that differs from the
+        network's scale. `on_tile(done, total)` is called after each tile."""
+        check_outscale(outscale)
+        check_back_projection(back_projection)
         if image.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
             raise ConfigError(f"unsupported pixel type {image.dtype}; use uint8, uint16 or float in [0, 1]")
         planes = image if image.ndim == 3 else image[..., None]
@@ -141,10 +138,14 @@ class Upscaler:
             if has_alpha and result.shape[2] != 4:
                 alpha = self._upscale_alpha(planes[..., -1:], image.dtype)[..., None]
                 result = np.concatenate([result, alpha], axis=2)
+        # One plane out is a 2-D grey image, unless the caller gave (H, W, 1) and gets its own shape back.
+        if result.shape[2] == 1 and (image.ndim == 2 or channels > 1):
+            result = result[..., 0]
+        if back_projection:
+            result = back_project(result, image, back_projection)
         if outscale is not None and outscale != self.scale:
             result = resize_to_outscale(result, image.shape[0], image.shape[1], outscale)
-        # One plane out is a 2-D grey image, unless the caller gave (H, W, 1) and gets its own shape back.
-        return result[..., 0] if result.shape[2] == 1 and (image.ndim == 2 or channels > 1) else result
+        return result
 
     def _upscale_alpha(self, alpha: np.ndarray, dtype: np.dtype) -> np.ndarray:
         """Alpha goes through the network too (sharp edges stay sharp), unless it is constant."""

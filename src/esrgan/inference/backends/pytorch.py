@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from esrgan.inference.precision import autocast
+from esrgan.hardware import autocast
 
 
 def memory_format_for(device: torch.device) -> torch.memory_format:
