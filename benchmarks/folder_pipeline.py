@@ -21,13 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from inference import lr_image  # noqa: E402  (the benchmark's photo-like test image)
+from inference import lr_image
 
-from esrgan.api import load_model  # noqa: E402
-from esrgan.cli.main import build_parser  # noqa: E402
-from esrgan.cli.upscale import upscale_files  # noqa: E402
-from esrgan.imaging.io import read_image, write_image  # noqa: E402
-from esrgan.inference.upscaler import Upscaler  # noqa: E402
+from esrgan.api import load_model
+from esrgan.cli.main import build_parser
+from esrgan.cli.upscale import upscale_files
+from esrgan.imaging.io import read_image, write_image
+from esrgan.inference.upscaler import Upscaler
 
 
 def one_by_one(upscaler: Upscaler, jobs: list[tuple[Path, Path]]) -> tuple[float, float, float]:

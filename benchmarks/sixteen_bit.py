@@ -25,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from esrgan.api import build_generator, load_weights  # noqa: E402
-from esrgan.imaging.io import read_image  # noqa: E402
-from esrgan.inference.upscaler import Upscaler  # noqa: E402
-from esrgan.options import UpscaleOptions  # noqa: E402
+from esrgan.api import build_generator, load_weights
+from esrgan.imaging.io import read_image
+from esrgan.inference.upscaler import Upscaler
+from esrgan.options import UpscaleOptions
 
 PRECISIONS = ("fp32", "bf16")
 

@@ -15,7 +15,7 @@ _TEMP_NAME = re.compile(rf"\..+\.[a-z0-9_]{{8}}{re.escape(TEMP_MARKER)}(\.[^.]+)
 """The temp name of `atomic_write` (`tempfile.mkstemp` draws 8 characters from [a-z0-9_])."""
 
 
-def atomic_write(path: Path, write: Callable[[Path], None], *, overwrite: bool = True) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object], *, overwrite: bool = True) -> None:
     """Call `write(temp_path)` on a temp file beside `path`, then rename it into place.
 
     The temp file lives in the same folder so that the final rename is atomic on every platform; it keeps

@@ -83,4 +83,4 @@ def run_interruptibly(work: Callable[[], T]) -> T:
         thread.join(0.1)
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["value"]  # type: ignore[no-any-return]
+    return outcome["value"]

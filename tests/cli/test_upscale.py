@@ -10,6 +10,7 @@ from PIL import Image
 
 from esrgan.cli.main import main
 from esrgan.imaging.io import read_image
+from esrgan.options import UpscaleOptions
 
 RNG = np.random.default_rng(0)
 
@@ -117,7 +118,8 @@ def test_backend_option_reaches_the_upscaler(tmp_path: Path, tiny_checkpoint: Pa
     source = make_image(tmp_path / "photo.png")
     assert upscale(source, "-o", tmp_path / "big.png", "--weights", tiny_checkpoint, "--backend", "torch",
                    "--batch", "2") == 0
-    assert seen["backend"] == "torch" and seen["batch"] == 2
+    options = seen["options"]
+    assert isinstance(options, UpscaleOptions) and options.backend == "torch" and options.batch == 2
 
 
 def test_a_failed_write_is_reported_and_the_other_images_still_written(

@@ -36,9 +36,9 @@ from esrgan.evaluation.sweep import (
 )
 from esrgan.imaging.io import read_image, write_image
 from esrgan.inference.upscaler import Upscaler
-from esrgan.options import UpscaleOptions
 from esrgan.interpolation import image_interpolate
 from esrgan.metrics.psnr_ssim import psnr
+from esrgan.options import UpscaleOptions
 from esrgan.weights.io import save_checkpoint
 from tests.conftest import SHARED, TINY, tiny_rrdbnet
 from tests.metrics.test_ma import model_file  # noqa: F401  (a fixture: a small Ma model.mat)

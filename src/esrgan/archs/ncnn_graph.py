@@ -226,7 +226,7 @@ def _geometry(layer: NcnnLayer) -> tuple[int, ...]:
     left = layer.integer(4, 0)
     top = layer.integer(14, left)
     pads = (left, top, layer.integer(15, left), layer.integer(16, top))
-    if layer.integer(8, 0) or layer.number(18, 0.0) or layer.integer(19, 0):  # type: ignore[arg-type]
+    if layer.integer(8, 0) or layer.number(18, 0.0) or layer.integer(19, 0):
         return ()
     return (layer.integer(11, kernel), kernel, layer.integer(12, dilation), dilation,
             layer.integer(13, stride), stride, *pads)

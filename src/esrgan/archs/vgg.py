@@ -68,7 +68,8 @@ class VGG19(nn.Module):
         for module in self.features:
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """pool5 features of an ImageNet-normalised batch."""
@@ -87,6 +88,10 @@ class VGGFeatureExtractor(nn.Module):
     through it to the input, which is how L_percep reaches the generator.
     """
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+    features: nn.Sequential
+
     def __init__(self, vgg: VGG19, layers: Sequence[str], *, normalize_input: bool = True) -> None:
         super().__init__()
         if isinstance(layers, str) or not layers:
@@ -96,7 +101,7 @@ class VGGFeatureExtractor(nn.Module):
             raise ValueError(f"unknown VGG19 layers {unknown}; known layers: {', '.join(VGG19_LAYER_NAMES)}")
         self.layers = tuple(dict.fromkeys(layers))
         depth = max(VGG19_LAYER_NAMES.index(name) for name in self.layers) + 1
-        self.features = vgg.features[:depth]
+        self.features = nn.Sequential(*list(vgg.features)[:depth])  # the first `depth` layers, shared
         self.normalize_input = normalize_input
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)

@@ -3,18 +3,53 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from esrgan.cli import SUMMARIES
 from esrgan.errors import EsrganError
+
+Register = Callable[[argparse._SubParsersAction], None]
 
 SUBCOMMANDS: tuple[str, ...] = (
     "upscale", "models", "convert", "interpolate", "evaluate", "prepare", "sweep", "train", "export",
 )
 """Modules of `esrgan.cli`, each exposing `register(subparsers)`; the parser they add sets `func(args) -> int`.
 Their one-line summaries are `esrgan.cli.SUMMARIES`."""
+
+
+def registrar(command: str) -> Register:
+    """The `register` function of `command`'s module, imported here and only here: most of the modules bring
+    in PyTorch (seconds of start-up), so `esrgan upscale` never pays for `esrgan train`'s imports."""
+    match command:
+        case "upscale":
+            from esrgan.cli import upscale
+            return upscale.register
+        case "models":
+            from esrgan.cli import models
+            return models.register
+        case "convert":
+            from esrgan.cli import convert
+            return convert.register
+        case "interpolate":
+            from esrgan.cli import interpolate
+            return interpolate.register
+        case "evaluate":
+            from esrgan.cli import evaluate
+            return evaluate.register
+        case "prepare":
+            from esrgan.cli import prepare
+            return prepare.register
+        case "sweep":
+            from esrgan.cli import sweep
+            return sweep.register
+        case "train":
+            from esrgan.cli import train
+            return train.register
+        case "export":
+            from esrgan.cli import export
+            return export.register
+    raise KeyError(command)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -24,7 +59,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
         if command is None or name == command:
-            importlib.import_module(f"esrgan.cli.{name}").register(subparsers)
+            registrar(name)(subparsers)
         else:
             subparsers.add_parser(name, help=SUMMARIES[name], add_help=False)
     return parser

@@ -98,7 +98,7 @@ def read_lmdb_image(folder: Path, key: str) -> np.ndarray:
 
 def write_lmdb(
     images: Iterable[Path], destination: Path, compression: int = 1,
-    on_image: Callable[[Path], None] | None = None,
+    on_image: Callable[[Path], object] | None = None,
 ) -> int:
     """Pack `images` (keyed by file stem) into the LMDB folder `destination`, which must not exist yet.
 

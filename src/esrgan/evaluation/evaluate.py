@@ -211,9 +211,10 @@ class _Scorer:
             return ma_score(sr, crop_border=PIRM_CROP_BORDER, model=self.ma_model)
         assert metric == "pi", metric
         ma, niqe_value = done["ma"], done["niqe"]
-        for value in (ma, niqe_value):
-            if isinstance(value, EsrganError):
-                raise value
+        if isinstance(ma, EsrganError):
+            raise ma
+        if isinstance(niqe_value, EsrganError):
+            raise niqe_value
         return perceptual_index(ma, niqe_value)
 
 

@@ -43,9 +43,9 @@ from esrgan.evaluation.metric_names import ALL_METRICS
 from esrgan.evaluation.report import error_lines
 from esrgan.imaging.io import read_image
 from esrgan.inference.upscaler import Upscaler
-from esrgan.options import UpscaleOptions
 from esrgan.interpolation import check_alpha, image_interpolate, interpolate_specs, network_interpolate
 from esrgan.metrics.ma import load_ma_model
+from esrgan.options import UpscaleOptions
 
 STRATEGIES: tuple[str, ...] = ("network", "image")
 """`network`: eq. (4) on the weights; `image`: the same blend of the two end models' output pixels."""

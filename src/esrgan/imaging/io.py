@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
 from esrgan.atomic import atomic_write
 from esrgan.defaults import DEFAULT_MAX_PIXELS
@@ -98,7 +98,7 @@ def _is_high_bit_depth(path: Path, image: Image.Image) -> bool:
         with path.open("rb") as handle:
             header = handle.read(25)
         return len(header) == 25 and header[24] == 16
-    if image.format == "TIFF":
+    if isinstance(image, TiffImagePlugin.TiffImageFile):
         bits = image.tag_v2.get(258, (8,))
         return max(bits if isinstance(bits, tuple) else (bits,)) > 8
     return False

@@ -79,6 +79,8 @@ def export_onnx(
             )
         except Exception as error:  # the exporter raises many unrelated types; all mean "not exportable"
             raise ExportError(f"{spec.describe()} could not be exported to ONNX: {error}") from error
+    if program is None:  # only the legacy (dynamo=False) exporter returns nothing
+        raise ExportError(f"{spec.describe()}: the ONNX exporter returned no program")
     try:
         atomic_write(Path(path), lambda temp: program.save(str(temp), external_data=False), overwrite=overwrite)
     except FileExistsError:

@@ -35,14 +35,22 @@ class SplitInputConv(nn.Module):
     def __init__(self, conv: nn.Conv2d, widths: list[int], output_scale: float = 1.0) -> None:
         super().__init__()
         pieces = torch.split(conv.weight.detach() * output_scale, widths, dim=1)
+        padding = conv.padding if isinstance(conv.padding, str) else _pair(conv.padding)
         self.parts = nn.ModuleList()
         for index, weight in enumerate(pieces):
-            part = nn.Conv2d(weight.shape[1], weight.shape[0], conv.kernel_size, conv.stride, conv.padding,
-                             bias=index == 0 and conv.bias is not None)
+            bias = conv.bias if index == 0 else None  # added once, with the first piece
+            part = nn.Conv2d(weight.shape[1], weight.shape[0], _pair(conv.kernel_size), _pair(conv.stride), padding,
+                             bias=bias is not None)
             part.weight.data.copy_(weight)
-            if part.bias is not None:
-                part.bias.data.copy_(conv.bias.detach() * output_scale)
+            if bias is not None and part.bias is not None:
+                part.bias.data.copy_(bias.detach() * output_scale)
             self.parts.append(part)
+
+    def first_part(self) -> nn.Conv2d:
+        """The convolution of the first concatenated piece (the one that reads x), which carries the bias."""
+        part = self.parts[0]
+        assert isinstance(part, nn.Conv2d)
+        return part
 
     def forward(self, pieces: list[torch.Tensor]) -> torch.Tensor:
         out = self.parts[0](pieces[0])
@@ -61,13 +69,12 @@ class ConcatFreeDenseBlock(nn.Module):
         super().__init__()
         num_feat, num_grow_ch = block.conv1.in_channels, block.conv1.out_channels
         convs = [block.conv1, block.conv2, block.conv3, block.conv4, block.conv5]
-        self.convs = nn.ModuleList(
-            SplitInputConv(conv, [num_feat] + [num_grow_ch] * index, output_scale if index == 4 else 1.0)
-            for index, conv in enumerate(convs)
-        )
-        self.added_skip_scale = None if fold_skip else skip_scale
+        split = [SplitInputConv(conv, [num_feat] + [num_grow_ch] * index, output_scale if index == 4 else 1.0)
+                 for index, conv in enumerate(convs)]
         if fold_skip:
-            _add_identity(self.convs[-1].parts[0], skip_scale)
+            _add_identity(split[-1].first_part(), skip_scale)
+        self.convs = nn.ModuleList(split)
+        self.added_skip_scale = None if fold_skip else skip_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = [x]
@@ -75,6 +82,12 @@ class ConcatFreeDenseBlock(nn.Module):
             features.append(F.leaky_relu(conv(features), LEAKY_SLOPE))
         out = self.convs[-1](features)
         return out if self.added_skip_scale is None else out + self.added_skip_scale * x
+
+
+def _pair(values: tuple[int, ...]) -> tuple[int, int]:
+    """A 2-D convolution's (rows, columns) setting, as its constructor's type asks for."""
+    rows, columns = values
+    return rows, columns
 
 
 def _add_identity(conv: nn.Conv2d, scale: float) -> None:
@@ -104,5 +117,10 @@ def without_concatenation(model: RRDBNet, fold_skip: bool = True) -> RRDBNet:
     `fold_skip=False` keeps each dense block's skip as an addition (for measuring what the fold gains).
     """
     rewritten = copy.deepcopy(model)
-    rewritten.body = nn.Sequential(*(ConcatFreeRRDB(block, fold_skip) for block in model.body))
+    rewritten.body = nn.Sequential(*(ConcatFreeRRDB(_rrdb(block), fold_skip) for block in model.body))
     return rewritten.eval()
+
+
+def _rrdb(block: nn.Module) -> RRDB:
+    assert isinstance(block, RRDB), f"an RRDBNet trunk holds RRDBs, not {type(block).__name__}"
+    return block

@@ -27,7 +27,8 @@ class TorchBackend:
         self.device = device
         self.dtype = dtype
         self.memory_format = memory_format_for(device)
-        self.model = model.eval().to(device, memory_format=self.memory_format)
+        # Module.to takes memory_format at run time (documented), but its type stub does not list it.
+        self.model = model.eval().to(device, memory_format=self.memory_format)  # type: ignore[call-overload]
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
 
