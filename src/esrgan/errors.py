@@ -43,3 +43,12 @@ class MetricError(EsrganError):
 
 class ExportError(EsrganError):
     """A model cannot be exported, or the exported model does not reproduce the PyTorch output."""
+
+
+class TrainingDivergedError(EsrganError):
+    """A loss or a weight became NaN or infinite; the run stopped without overwriting good checkpoints."""
+
+
+class VideoError(EsrganError):
+    """A video cannot be read or written: not a video, no video stream, truncated, too large, a stream the
+    output container cannot hold, or an unfinished run in the way."""

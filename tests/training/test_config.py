@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from esrgan.archs import CompactSpec, SRResNetSpec
+from esrgan.defaults import DEVICES, PRECISIONS
 from esrgan.errors import ConfigError
 from esrgan.training.config import (
     config_from_dict,
@@ -85,7 +86,8 @@ def test_a_misspelt_key_is_named_with_the_allowed_keys_and_the_closest_one() -> 
         ({"optim": {"betas": [0.9]}}, r"optim.betas must be a list of 2 values"),
         ({"optim": {"lr_g": "fast"}}, r"optim.lr_g must be a number"),
         ({"stage": "gam"}, r"stage = 'gam' is not allowed; choose one of psnr, gan"),
-        ({"precision": "fp8"}, r"choose one of fp32, bf16, fp16"),
+        ({"precision": "fp8"}, r"precision = 'fp8' is not allowed; choose one of auto, fp32, bf16, fp16"),
+        ({"device": "tpu"}, r"device = 'tpu' is not allowed; choose one of auto, cpu, cuda, mps"),
         ({"data": 5}, r"data must be a mapping"),
         ({"data": {"patch_size": 30}}, r"patch_size = 30 must be a positive multiple of data.scale = 4"),
         ({"optim": {"milestones": [5, 3]}}, r"milestones must be increasing"),
@@ -96,6 +98,17 @@ def test_a_misspelt_key_is_named_with_the_allowed_keys_and_the_closest_one() -> 
 def test_wrong_values_are_refused_naming_the_key(raw: dict, pattern: str) -> None:
     with pytest.raises(ConfigError, match=pattern):
         config_from_dict(raw)
+
+
+def test_device_and_precision_are_the_words_inference_uses() -> None:
+    """One vocabulary (`esrgan.defaults`): every device and precision inference takes is a valid config value,
+    and training defaults to fp32 on the automatic device."""
+    defaults = config_from_dict({})
+    assert (defaults.device, defaults.precision) == ("auto", "fp32")
+    for device in DEVICES:
+        assert config_from_dict({"device": device}).device == device
+    for precision in PRECISIONS:
+        assert config_from_dict({"precision": precision}).precision == precision
 
 
 def test_integers_are_accepted_where_numbers_are_expected() -> None:

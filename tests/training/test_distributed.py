@@ -7,10 +7,13 @@ import os
 import socket
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
+from esrgan.hardware import resolve_device
 from esrgan.training.config import config_from_dict
+from esrgan.training.distributed import init_distributed
 from esrgan.training.loop import train
 from tests.training.helpers import tiny_raw_config
 
@@ -40,6 +43,16 @@ def initial_generator(raw: dict) -> dict[str, torch.Tensor]:
     config = config_from_dict(raw)
     torch.manual_seed(config.seed)
     return config.generator_spec.build().state_dict()
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu"])
+def test_a_single_process_trains_where_inference_would_run(monkeypatch: pytest.MonkeyPatch, device: str) -> None:
+    """Outside torchrun the process is rank 0 of 1, on the device `esrgan.hardware.resolve_device` picks."""
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    dist = init_distributed(device)
+    assert (dist.rank, dist.world_size, dist.is_main, dist.enabled) == (0, 1, True, False)
+    assert dist.device == resolve_device(device)
 
 
 def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path: Path, small_images: Path) -> None:

@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from esrgan.archs import SRResNetSpec
-from esrgan.errors import CheckpointError, ConfigError, DatasetError, DownloadError
+from esrgan.errors import CheckpointError, ConfigError, DatasetError, DownloadError, TrainingDivergedError
+from esrgan.hardware import resolve_precision
 from esrgan.training.checkpoint import list_checkpoints, load_training_state
 from esrgan.training.config import config_from_dict
-from esrgan.training.loop import TrainingDivergedError, train
+from esrgan.training.loop import train
 from esrgan.weights.layouts import load_checkpoint
 from tests.training.helpers import tiny_config, tiny_raw_config, write_images
 
@@ -209,14 +210,18 @@ def test_discriminator_warmup_leaves_the_generator_alone(tmp_path: Path, gan_ima
     assert all("l_d" in r and "l_g_total" not in r for r in records if "val/psnr_y" not in r)
 
 
-@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+@pytest.mark.parametrize("precision", ["bf16", "fp16", "auto"])
 def test_mixed_precision_trains_with_finite_losses(tmp_path: Path, small_images: Path, precision: str) -> None:
+    """Losses stay finite, and the loss scaler is on exactly when the precision resolves to fp16 (auto picks
+    bf16 or fp32 on a CPU, so it never scales there)."""
     config = tiny_config(tmp_path, small_images, precision=precision, training={"iterations": 2})
     result = train(config)
     assert all(math.isfinite(v) for record in loss_records(result.run_dir).values() for v in record.values())
     torch.manual_seed(config.seed)
     initial = config.generator_spec.build().state_dict()
     assert any(not torch.equal(v, initial[k]) for k, v in result.generator.state_dict().items())
+    scaling = resolve_precision(precision, torch.device("cpu")) == torch.float16
+    assert bool(load_training_state(result.checkpoint)["scaler"]) == scaling == (precision == "fp16")
 
 
 def test_an_lmdb_training_set_trains_exactly_as_its_folder(tmp_path: Path, small_images: Path) -> None:

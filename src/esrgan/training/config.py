@@ -24,11 +24,10 @@ import yaml
 
 from esrgan.archs.registry import spec_class
 from esrgan.archs.spec import ModelSpec, SpecError
+from esrgan.defaults import Device, Precision
 from esrgan.errors import ConfigError
 
 Stage = Literal["psnr", "gan"]
-Precision = Literal["fp32", "bf16", "fp16"]
-Device = Literal["auto", "cpu", "cuda"]
 
 
 @dataclass(frozen=True)
@@ -151,7 +150,11 @@ class TrainConfig:
     stage: Stage = "psnr"
     seed: int = 0
     device: Device = "auto"
+    """Where to train, as for inference (`esrgan.hardware.resolve_device`); a torchrun process takes its
+    LOCAL_RANK's GPU."""
     precision: Precision = "fp32"
+    """As for inference (`esrgan.hardware.resolve_precision`); fp16 adds loss scaling. The default is fp32, not
+    auto: a run trains in reduced precision only when its config asks for it."""
     generator: GeneratorConfig = GeneratorConfig()
     discriminator: DiscriminatorConfig = DiscriminatorConfig()
     data: DataConfig = DataConfig()
@@ -269,7 +272,7 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
 # --- YAML → dataclasses ----------------------------------------------------------------------------------
 
 
-def _parse_dataclass(cls: type, raw: Any, source: str, prefix: str) -> Any:
+def _parse_dataclass(cls: type[Any], raw: Any, source: str, prefix: str) -> Any:
     name = prefix.rstrip(".") or "the top level"
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: {name} must be a mapping of keys, got {raw!r}")
@@ -311,7 +314,7 @@ def _parse_generator(raw: dict[str, Any], source: str, prefix: str) -> Generator
 
 def _convert(value: Any, hint: Any, source: str, key: str) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _parse_dataclass(hint, value, source, f"{key}.")
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:

@@ -20,7 +20,8 @@ import torch.distributed as torch_dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from esrgan.errors import ConfigError
+from esrgan.defaults import Device
+from esrgan.hardware import resolve_device
 
 
 @dataclass(frozen=True)
@@ -58,15 +59,7 @@ class Distributed:
         return DistributedDataParallel(module, device_ids=device_ids)
 
 
-def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
-    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise ConfigError("device = cuda, but PyTorch sees no CUDA GPU here; use device: auto or cpu")
-    return torch.device("cuda", local_rank)
-
-
-def init_distributed(device_choice: str) -> Distributed:
+def init_distributed(device_choice: Device) -> Distributed:
     """Join the process group that torchrun describes in the environment, or run alone."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))

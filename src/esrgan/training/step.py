@@ -4,11 +4,13 @@
     GAN stage:              L_G = L_percep + λ·L_G^Ra + η·L_1   (eq. 2, 3)   G update
                             L_D^Ra                                (eq. 1)      D update
 
-Everything the step needs arrives as arguments; the loop owns scheduling, EMA, logging and checkpoints.
+Everything the step needs arrives as arguments; the loop owns scheduling, EMA, logging and checkpoints. What
+only the GAN stage has is one `GanParts`, present or absent as a whole.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
@@ -23,41 +25,48 @@ from esrgan.training.losses import (
     relativistic_average_discriminator_loss,
 )
 
+Autocast = Callable[[], AbstractContextManager[None]]
+"""A fresh mixed-precision context for each `with` (see `esrgan.hardware.autocast`)."""
 
-@dataclass
-class Networks:
+
+@dataclass(frozen=True)
+class GanParts:
+    """The GAN stage's additions to the step: C, its optimiser, and the terms of eq. (3) beyond L_1."""
+
+    discriminator: nn.Module
+    """C for the D update, wrapped in DistributedDataParallel in a distributed run."""
+    critic: nn.Module
+    """The same C unwrapped, frozen during the G update: it passes gradients to G and syncs nothing itself."""
+    optimizer: torch.optim.Optimizer
+    """C's optimiser."""
+    weights: GeneratorLossWeights
+    """The weights of eq. (3); `weights.content` is η."""
+    perceptual: PerceptualLoss
+    average_gan_terms: bool
+    """Halve L_D^Ra and L_G^Ra as the authors' code does (see `esrgan.training.losses`)."""
+
+
+@dataclass(frozen=True)
+class StepParts:
+    """What one step updates and with what: G and its optimiser, the loss scaler, and the GAN stage's parts."""
+
     generator: nn.Module
     """G, wrapped in DistributedDataParallel in a distributed run."""
-    discriminator: nn.Module | None = None
-    """C for the D update (wrapped like G); None in the PSNR stage."""
-    critic: nn.Module | None = None
-    """The same C unwrapped, frozen during the G update: it passes gradients to G and syncs nothing itself."""
-
-
-@dataclass
-class Objective:
-    pixel_weight: float
-    """η of eq. (3); the weight of the only loss, L_1, in the PSNR stage."""
-    gan_weights: GeneratorLossWeights | None = None
-    perceptual: PerceptualLoss | None = None
-    average_gan_terms: bool = False
-
-
-@dataclass
-class Optimizers:
-    generator: torch.optim.Optimizer
-    discriminator: torch.optim.Optimizer | None
+    optimizer: torch.optim.Optimizer
+    """G's optimiser."""
     scaler: torch.amp.GradScaler
     """Loss scaling for fp16; a pass-through otherwise."""
+    pixel_weight: float
+    """η, the weight of L_1, the only loss of the PSNR stage."""
+    gan: GanParts | None = None
+    """None in the PSNR stage."""
 
 
 def train_step(
     lr: torch.Tensor,
     hr: torch.Tensor,
-    nets: Networks,
-    objective: Objective,
-    optim: Optimizers,
-    autocast: AbstractContextManager,
+    parts: StepParts,
+    autocast: Autocast,
     *,
     update_generator: bool = True,
 ) -> dict[str, torch.Tensor]:
@@ -65,44 +74,43 @@ def train_step(
 
     `update_generator=False` updates only D, on G's current output: the discriminator warm-up.
     """
-    scaler = optim.scaler
+    scaler, gan = parts.scaler, parts.gan
     logs: dict[str, torch.Tensor] = {}
 
     # Generator update.
     if not update_generator:
-        with torch.no_grad(), autocast:
-            sr = nets.generator(lr)
+        with torch.no_grad(), autocast():
+            sr = parts.generator(lr)
     else:
-        with autocast:
-            sr = nets.generator(lr)
-            if nets.discriminator is None:
-                loss_g = objective.pixel_weight * l1_content_loss(sr, hr)
+        with autocast():
+            sr = parts.generator(lr)
+            if gan is None:
+                loss_g = parts.pixel_weight * l1_content_loss(sr, hr)
                 logs = {"l_g_pix": loss_g}
             else:
-                nets.critic.requires_grad_(False)
+                gan.critic.requires_grad_(False)
                 terms = generator_loss(  # L_percep + λ·L_G^Ra + η·L_1
-                    sr, hr, real_logits=nets.critic(hr), fake_logits=nets.critic(sr),
-                    perceptual_loss=objective.perceptual, weights=objective.gan_weights,
-                    average_gan_terms=objective.average_gan_terms,
+                    sr, hr, real_logits=gan.critic(hr), fake_logits=gan.critic(sr),
+                    perceptual_loss=gan.perceptual, weights=gan.weights, average_gan_terms=gan.average_gan_terms,
                 )
                 loss_g = terms.total
                 logs = {"l_g_total": loss_g, "l_g_percep": terms.perceptual, "l_g_gan": terms.adversarial,
                         "l_g_pix": terms.content}
-        optim.generator.zero_grad(set_to_none=True)
+        parts.optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss_g).backward()
-        scaler.step(optim.generator)
+        scaler.step(parts.optimizer)
 
     # Discriminator update: L_D^Ra on real HR and the generator's detached output.
-    if nets.discriminator is not None:
-        nets.critic.requires_grad_(True)
-        with autocast:
-            real_logits, fake_logits = nets.discriminator(hr), nets.discriminator(sr.detach())
+    if gan is not None:
+        gan.critic.requires_grad_(True)
+        with autocast():
+            real_logits, fake_logits = gan.discriminator(hr), gan.discriminator(sr.detach())
             loss_d = relativistic_average_discriminator_loss(
-                real_logits, fake_logits, average_terms=objective.average_gan_terms
+                real_logits, fake_logits, average_terms=gan.average_gan_terms
             )
-        optim.discriminator.zero_grad(set_to_none=True)
+        gan.optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss_d).backward()
-        scaler.step(optim.discriminator)
+        scaler.step(gan.optimizer)
         logs |= {"l_d": loss_d, "out_d_real": real_logits.mean(), "out_d_fake": fake_logits.mean()}
 
     scaler.update()
