@@ -20,7 +20,7 @@ import torch
 from esrgan.api import load_model
 from esrgan.archs import ModelSpec, RRDBNetSpec
 from esrgan.errors import CheckpointError, ConfigError, DatasetError
-from esrgan.evaluation.evaluate import Dataset, EvaluationOptions, evaluate, matlab_bicubic, mod_crop
+from esrgan.evaluation.evaluate import Dataset, EvaluationOptions, evaluate, mod_crop
 from esrgan.evaluation.metric_names import parse_metrics
 from esrgan.evaluation.sweep import (
     STRATEGIES,
@@ -35,6 +35,7 @@ from esrgan.evaluation.sweep import (
     write_json,
 )
 from esrgan.imaging.io import read_image, write_image
+from esrgan.imaging.matlab_resize import imresize_keeping_type
 from esrgan.inference.upscaler import Upscaler
 from esrgan.interpolation import image_interpolate
 from esrgan.metrics.psnr_ssim import psnr
@@ -187,7 +188,7 @@ def test_blends_reach_a_backend_that_compiles_the_weights(setup) -> None:
 def test_image_row_is_the_pixel_blend_of_the_end_outputs(setup, result: SweepResult) -> None:
     a, b, data = setup
     hr = mod_crop(read_image(data / "baboon.png"), 4)
-    lr = matlab_bicubic(hr, 0.25)
+    lr = imresize_keeping_type(hr, 0.25)
     outputs = [upscaler(m).upscale(lr) for m in (a, b)]
     blend = image_interpolate(outputs[0], outputs[1], 0.5)
     expected = psnr(blend, hr, crop_border=4, y_channel=True)
@@ -215,7 +216,7 @@ def test_grid_holds_one_crop_per_alpha_and_strategy(result: SweepResult) -> None
 def test_chosen_crop_is_taken_where_asked(setup) -> None:
     result = sweep(setup, alphas=(0.0,), metrics=("psnr",), crop=CropChoice("bridge", 8, 4, 32))
     a, _, data = setup
-    lr = matlab_bicubic(mod_crop(read_image(data / "bridge.png"), 4), 0.25)
+    lr = imresize_keeping_type(mod_crop(read_image(data / "bridge.png"), 4), 0.25)
     expected = upscaler(a).upscale(lr)[4:36, 8:40]
     assert (result.grid.image, result.grid.x, result.grid.y) == ("bridge.png", 8, 4)
     assert np.array_equal(result.grid.crops["network"][0], expected)

@@ -18,7 +18,6 @@ from tqdm import tqdm
 from esrgan.api import load_model
 from esrgan.cli import SUMMARIES
 from esrgan.cli.options import add_model_arguments, add_runtime_arguments, runtime_options
-from esrgan.data.prepare import ROUNDINGS
 from esrgan.defaults import DEFAULT_MODEL
 from esrgan.errors import ConfigError
 from esrgan.evaluation.evaluate import (
@@ -34,6 +33,7 @@ from esrgan.evaluation.evaluate import (
 )
 from esrgan.evaluation.metric_names import parse_metrics
 from esrgan.evaluation.report import error_lines, format_table, write_csv, write_json
+from esrgan.imaging.matlab_resize import ROUNDINGS
 from esrgan.metrics.ma import MODEL_ENV
 
 

@@ -16,7 +16,8 @@ from tqdm import tqdm
 from esrgan.cli import SUMMARIES
 from esrgan.data.datasets import list_images
 from esrgan.data.lmdb_store import write_lmdb
-from esrgan.data.prepare import ROUNDINGS, extract_subimage_pairs, prepare_pairs
+from esrgan.data.prepare import extract_subimage_pairs, prepare_pairs
+from esrgan.imaging.matlab_resize import ROUNDINGS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -34,10 +34,7 @@ from tqdm import tqdm
 from esrgan.data.datasets import image_size, list_images
 from esrgan.errors import ConfigError, DatasetError
 from esrgan.imaging.io import read_image, write_image
-from esrgan.imaging.matlab_resize import imresize
-
-Rounding = Literal["once", "per_pass"]
-ROUNDINGS: tuple[Rounding, ...] = ("once", "per_pass")
+from esrgan.imaging.matlab_resize import ROUNDINGS, Rounding, imresize_keeping_type
 
 _Item = TypeVar("_Item")
 
@@ -49,18 +46,13 @@ def mod_crop(image: np.ndarray, scale: int) -> np.ndarray:
 
 
 def make_lr(hr: np.ndarray, scale: int, rounding: Rounding = "once") -> np.ndarray:
-    """MATLAB-bicubic LR image of a mod-cropped uint8 or uint16 HR image, of the same type."""
-    if rounding not in ROUNDINGS:
-        raise ConfigError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
+    """MATLAB-bicubic LR image of a mod-cropped uint8 or uint16 HR image, of the same type (see
+    `imresize_keeping_type` for the two roundings)."""
     if hr.dtype not in (np.uint8, np.uint16):
         raise ConfigError(f"make_lr takes uint8 or uint16 images, got {hr.dtype}")
     if hr.shape[0] % scale or hr.shape[1] % scale:
         raise ConfigError(f"HR size {hr.shape[:2]} is not a multiple of the scale {scale}; mod_crop it first")
-    if rounding == "per_pass":
-        return imresize(hr, scale=1.0 / scale)
-    top = float(np.iinfo(hr.dtype).max)
-    shrunk = imresize(hr.astype(np.float64) / top, scale=1.0 / scale)
-    return np.clip(np.floor(shrunk * top + 0.5), 0, top).astype(hr.dtype)
+    return imresize_keeping_type(hr, 1.0 / scale, rounding)
 
 
 def _run(work: Callable[[_Item], int], items: list[_Item], workers: int | None, desc: str, progress: bool) -> int:

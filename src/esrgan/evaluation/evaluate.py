@@ -32,12 +32,12 @@ import numpy as np
 
 from esrgan.back_projection import back_project
 from esrgan.data.datasets import list_images
-from esrgan.data.prepare import ROUNDINGS, Rounding, make_lr, mod_crop
+from esrgan.data.prepare import make_lr, mod_crop
 from esrgan.defaults import DEFAULT_MAX_PIXELS
 from esrgan.errors import ConfigError, DatasetError, EsrganError, MetricError
 from esrgan.evaluation.metric_names import ALL_METRICS, parse_metrics
 from esrgan.imaging.io import read_image, write_image
-from esrgan.imaging.matlab_resize import imresize
+from esrgan.imaging.matlab_resize import ROUNDINGS, Rounding, imresize_keeping_type
 from esrgan.metrics.ma import MaModel, load_ma_model, ma_score, perceptual_index
 from esrgan.metrics.niqe import niqe
 from esrgan.metrics.psnr_ssim import psnr, ssim
@@ -62,25 +62,9 @@ ImageCallback = Callable[["ImageResult", int], None]
 """Called after each image with its result and the number of images in all datasets."""
 
 
-def matlab_bicubic(image: np.ndarray, scale: float) -> np.ndarray:
-    """MATLAB `imresize(image, scale, 'bicubic')` keeping the dtype.
-
-    uint8 takes MATLAB's uint8 path (rounded after each pass); uint16 is resized in float and rounded once
-    (the benchmarks are 8-bit, so no published figure depends on it); float images stay float, clipped to
-    [0, 1].
-    """
-    if image.dtype == np.uint8:
-        return imresize(image, scale=scale)
-    resized = imresize(image.astype(np.float64), scale=scale)
-    if np.issubdtype(image.dtype, np.integer):
-        info = np.iinfo(image.dtype)
-        return np.clip(np.floor(resized + 0.5), info.min, info.max).astype(image.dtype)
-    return np.clip(resized, 0.0, 1.0).astype(image.dtype)
-
-
 def bicubic_upscaler(scale: int) -> SuperResolve:
     """The `bicubic` baseline: MATLAB bicubic upscaling by `scale`, no network."""
-    return lambda lr: matlab_bicubic(lr, float(scale))
+    return lambda lr: imresize_keeping_type(lr, float(scale))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -176,3 +177,26 @@ def imresize_torch(
         else:
             result = torch.matmul(result, weights.T)
     return result
+
+
+Rounding = Literal["once", "per_pass"]
+"""How an integer image is rounded by `imresize_keeping_type`."""
+ROUNDINGS: tuple[Rounding, ...] = get_args(Rounding)
+
+
+def imresize_keeping_type(image: np.ndarray, scale: float, rounding: Rounding = "per_pass") -> np.ndarray:
+    """MATLAB bicubic `imresize(image, scale)` returning an image of the input's dtype.
+
+    Integer images: "per_pass" rounds after each 1-D pass, MATLAB's own integer path (what PIRM-style LR sets
+    made in MATLAB hold); "once" resizes in float and rounds at the end (what the official ESRGAN / BasicSR
+    scripts do: read as float, resize, save as 8-bit). Float images stay float, clipped to [0, 1].
+    """
+    if rounding not in ROUNDINGS:
+        raise ConfigError(f"rounding must be one of {', '.join(ROUNDINGS)}, not {rounding!r}")
+    if image.dtype.kind == "f":
+        return np.clip(imresize(image.astype(np.float64), scale=scale), 0.0, 1.0).astype(image.dtype)
+    if rounding == "per_pass":
+        return imresize(image, scale=scale)
+    top = float(np.iinfo(image.dtype).max)
+    resized = imresize(image.astype(np.float64) / top, scale=scale)
+    return np.clip(np.floor(resized * top + 0.5), 0, top).astype(image.dtype)
