@@ -85,7 +85,7 @@ def test_output_never_replaces_its_input(tmp_path: Path, tiny_checkpoint: Path) 
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
-    [(["EMPTY"], "no images in this folder"), (["MISSING"], "no such file"),
+    [(["EMPTY"], "no images or videos in this folder"), (["MISSING"], "no such file"),
      (["IMAGE", "--model", "no-such-model"], "no-such-model"),
      (["IMAGE", "--weights", "NOISE"], "noise.pth"), (["IMAGE", "--outscale", "-1"], "--outscale")],
 )

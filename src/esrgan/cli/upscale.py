@@ -1,4 +1,5 @@
-"""`esrgan upscale`: super-resolve files, folders and globs into an output folder (or one output file)."""
+"""`esrgan upscale`: super-resolve images and videos (files, folders, globs) into an output folder, or one
+output file."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from esrgan.cli import SUMMARIES
-from esrgan.cli.inputs import collect_images
+from esrgan.cli.inputs import collect_inputs
 from esrgan.cli.options import add_model_arguments, add_runtime_arguments, runtime_options
 from esrgan.defaults import DEFAULT_MODEL
 from esrgan.errors import ConfigError, ImageReadError, ImageWriteError
@@ -21,6 +22,8 @@ from esrgan.imaging.io import IMAGE_SUFFIXES, fit_for_format, frame_count, read_
 from esrgan.inference.pipeline import BackgroundWriter, prefetched
 from esrgan.interrupts import StopRequest, StopRequested, run_interruptibly
 from esrgan.options import UpscaleOptions, check_back_projection, check_outscale
+from esrgan.video.containers import is_video, output_format, output_suffix
+from esrgan.video.options import CODECS, VideoOptions
 
 if TYPE_CHECKING:
     from esrgan.inference.upscaler import Upscaler
@@ -28,9 +31,10 @@ if TYPE_CHECKING:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("upscale", help=SUMMARIES["upscale"], description=__doc__)
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="image or video files, folders or glob patterns")
     parser.add_argument("-o", "--output", required=True,
-                        help="output folder; or an image file name when there is a single input")
+                        help="output folder; or an image or video file name when there is a single input")
     add_model_arguments(parser, DEFAULT_MODEL)
     add_runtime_arguments(parser)
     parser.add_argument("--outscale", type=float, default=None,
@@ -47,16 +51,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ext", default="auto", help="output format: auto (as the input), png, jpg, webp, tif")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    video = parser.add_argument_group("videos (frame timing, audio, subtitles and metadata are kept)")
+    video.add_argument("--codec", choices=list(CODECS), default=None,
+                       help="h264 (default for .mp4/.mov/.mkv), hevc, vp9 (default for .webm), av1, "
+                            "ffv1 (lossless, .mkv)")
+    video.add_argument("--crf", type=int, default=None,
+                       help="constant quality, lower is better (default: visually lossless: h264 18, hevc 20, "
+                            "vp9 20, av1 24)")
+    video.add_argument("--pix-fmt", default=None, help="pixel format (default: yuv420p; ffv1: bgr0)")
+    video.add_argument("--resume", action="store_true",
+                       help="continue an interrupted video from its last finished segment")
     parser.set_defaults(func=run)
 
 
 def output_path(source: Path, output: Path, single: bool, suffix: str, ext: str) -> Path:
-    """Where the result of `source` goes: `output` itself for one input named like an image, else inside it.
+    """Where the result of `source` goes: `output` itself for one input named like an image or a video, else
+    inside it.
 
-    With `--ext auto` the input's format is kept when it can be written, else PNG.
+    An image keeps its format with `--ext auto` when it can be written, else becomes PNG; a video keeps its
+    container where it can be written, else becomes Matroska (`esrgan.video.containers.output_suffix`).
     """
-    if single and output.suffix.lower() in IMAGE_SUFFIXES:
+    if single and _names_a_file(output):
         return output
+    if is_video(source):
+        return output / f"{source.stem}{suffix}{output_suffix(source)}"
     extension = source.suffix.lower() if ext == "auto" else "." + ext.lstrip(".").lower()
     if extension not in IMAGE_SUFFIXES:
         extension = ".png"
@@ -81,12 +99,23 @@ def check_arguments(args: argparse.Namespace) -> UpscaleOptions:
     return runtime_options(args)
 
 
-def check_output(output: Path, count: int) -> None:
+def _names_a_file(output: Path) -> bool:
+    return output.suffix.lower() in IMAGE_SUFFIXES or is_video(output)
+
+
+def check_output(output: Path, inputs: list[Path]) -> None:
     """Refuse an output that cannot hold the results before any work: a folder path that is a file, a file
-    path under a file, or one image name for several inputs."""
-    single_file = count == 1 and output.suffix.lower() in IMAGE_SUFFIXES
-    if not single_file and output.suffix.lower() in IMAGE_SUFFIXES and not output.is_dir():
-        raise ConfigError(f"-o {output}: names an image file, but there are {count} inputs; give a folder")
+    path under a file, one file name for several inputs, a video's name for an image or the reverse."""
+    count = len(inputs)
+    single_file = count == 1 and _names_a_file(output)
+    if not single_file and _names_a_file(output) and not output.is_dir():
+        kind = "a video" if is_video(output) else "an image"
+        raise ConfigError(f"-o {output}: names {kind} file, but there are {count} inputs; give a folder")
+    if single_file and is_video(inputs[0]) != is_video(output):
+        kinds = ("a video", "an image") if is_video(inputs[0]) else ("an image", "a video")
+        raise ConfigError(f"-o {output}: the input is {kinds[0]}, but this names {kinds[1]} file")
+    if single_file and is_video(output):
+        output_format(output)  # a container that can be written
     folder = output.parent if single_file else output
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"-o {output}: {folder} is a file, not a folder")
@@ -99,27 +128,60 @@ def check_output(output: Path, count: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     options = check_arguments(args)
+    video_options = VideoOptions(codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt, resume=args.resume,
+                                 overwrite=args.overwrite, max_pixels=int(args.max_pixels))
     from esrgan.api import load_model  # PyTorch: imported once the arguments are known to be good
 
-    inputs = collect_images(args.inputs)
+    inputs = collect_inputs(args.inputs)
     output = Path(args.output)
-    check_output(output, len(inputs.images))
+    check_output(output, inputs.files)
     for reason in inputs.skipped:
         print(f"esrgan: skipped: {reason}", file=sys.stderr)
     upscaler = load_model(args.weights or args.model, options=options, blend_with=args.blend_with,
                           alpha=args.alpha, denoise_strength=args.denoise_strength, progress=not args.quiet)
-    jobs = [(s, output_path(s, output, len(inputs.images) == 1, args.suffix, args.ext)) for s in inputs.images]
-    with StopRequest("after the current tile; finished images are kept", exit_at_once=True) as stop:
-        failures, stopped = upscale_files(upscaler, jobs, args, stop)
+    single = len(inputs.files) == 1
+    jobs = [(s, output_path(s, output, single, args.suffix, args.ext)) for s in inputs.files]
+    images = [job for job in jobs if not is_video(job[0])]
+    videos = [job for job in jobs if is_video(job[0])]
+    safe_point = "after the current tile" + (" or video frame; finished video segments are kept for --resume"
+                                             if videos else "; finished images are kept")
+    with StopRequest(safe_point, exit_at_once=True) as stop:
+        failures, undone = upscale_files(upscaler, images, args, stop) if images else ([], 0)
+        if undone:
+            undone += len(videos)
+        else:
+            video_failures, undone = upscale_videos(upscaler, videos, video_options, args, stop)
+            failures += video_failures
     failures = inputs.skipped + failures
-    total = len(inputs.images) + len(inputs.skipped)
+    total = len(inputs.files) + len(inputs.skipped)
+    noun = "inputs" if videos else "images"
     if failures:
-        print(f"esrgan: {len(failures)} of {total} images failed", file=sys.stderr)
-    if stopped:
-        print(f"esrgan: stopped: {stopped} of {total} images not done; the finished ones are written",
+        print(f"esrgan: {len(failures)} of {total} {noun} failed", file=sys.stderr)
+    if undone:
+        print(f"esrgan: stopped: {undone} of {total} {noun} not done; the finished ones are written",
               file=sys.stderr)
         return 130
     return 1 if failures else 0
+
+
+def upscale_videos(
+    upscaler: Upscaler, jobs: list[tuple[Path, Path]], options: VideoOptions, args: argparse.Namespace,
+    stop: StopRequest,
+) -> tuple[list[str], int]:
+    """Upscale each (source, target) video in turn; return the failure lines and how many videos a stop
+    request left undone (the interrupted one included: its finished segments wait for --resume)."""
+    if not jobs:
+        return [], 0
+    from esrgan.video.command import run_video_job  # PyAV: only when there is a video
+
+    failures: list[str] = []
+    for index, (source, target) in enumerate(jobs):
+        lines, stopped = run_video_job(upscaler, source, target, options, stop, outscale=args.outscale,
+                                       back_projection=args.back_projection, quiet=args.quiet)
+        failures += lines
+        if stopped or stop.requested:
+            return failures, len(jobs) - index - (not stopped)
+    return failures, 0
 
 
 def upscale_files(

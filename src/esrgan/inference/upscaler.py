@@ -6,9 +6,11 @@ kind: grey stays grey, alpha is upscaled too, 16-bit stays 16-bit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import overload
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
 
 import cv2
 import numpy as np
@@ -26,6 +28,10 @@ from esrgan.inference.backends import Backend, create_backend
 from esrgan.inference.memory import auto_batch_size, auto_tile_size
 from esrgan.inference.tiling import upscale_tiled
 from esrgan.options import UpscaleOptions, check_back_projection, check_outscale
+
+if TYPE_CHECKING:
+    from esrgan.video.frames import Frame, SkippedFrame
+    from esrgan.video.job import VideoResult
 
 TileCallback = Callable[[int, int], None]
 
@@ -168,6 +174,29 @@ class Upscaler:
             on_tile, path.batch, self.multiple,
         )
         return output[: height * self.scale, : width * self.scale]
+
+    def upscale_video(self, source: str | Path, target: str | Path, **options: Any) -> VideoResult:
+        """Upscale the video `source` into `target`: frames through the network, the frame timing, audio,
+        subtitles and metadata kept; resumable. Options: `esrgan.video.job.upscale_video`."""
+        from esrgan.video.job import upscale_video
+
+        return upscale_video(self, source, target, **options)
+
+    def frames(self, source: str | Path, **options: Any) -> Iterator[Frame | SkippedFrame]:
+        """The upscaled frames of the video `source`, one at a time (a `SkippedFrame` where one cannot be
+        decoded). Options: `esrgan.video.frames.upscaled_frames`."""
+        from esrgan.video.frames import upscaled_frames
+
+        return upscaled_frames(self, source, **options)
+
+    def fingerprint(self) -> str:
+        """A digest of what decides the output for 8-bit input: the architecture, the weights and the
+        precision. A resumed video job compares it, so a video is never stitched from two networks' frames."""
+        digest = hashlib.sha256(f"{self.spec!r} {self.dtype}".encode())
+        for name, tensor in self.model.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """Network on a (N, C, H, W) float batch in [0, 1], on the chosen device, precision and backend."""
