@@ -5,7 +5,7 @@
 
 One process, one loaded model (the default: realesrgan-x4plus, `--precision auto`, `--backend auto`), the
 same images twice over, alternating: (1) one after the other, decode → network → encode, as a plain loop
-does, with each part timed; (2) `esrgan upscale`'s own loop (`esrgan.cli.upscale.upscale_files`), which
+does, with each part timed; (2) `esrgan upscale`'s own loop (`esrgan.jobs.images.upscale_images`), which
 decodes the next image and encodes the last one on background threads while the network runs. "hidden" is
 the share of the decode + encode time that (2) saves over (1).
 """
@@ -24,10 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inference import lr_image
 
 from esrgan.api import load_model
-from esrgan.cli.main import build_parser
-from esrgan.cli.upscale import upscale_files
 from esrgan.imaging.io import read_image, write_image
 from esrgan.inference.upscaler import Upscaler
+from esrgan.interrupts import StopRequest
+from esrgan.jobs.images import upscale_images
+from esrgan.jobs.plan import Job, JobSettings
+from esrgan.jobs.report import Report
 
 
 def one_by_one(upscaler: Upscaler, jobs: list[tuple[Path, Path]]) -> tuple[float, float, float]:
@@ -63,17 +65,18 @@ def main(argv: list[str] | None = None) -> int:
             sources.append(folder / f"{index:02d}.png")
             write_image(sources[-1], lr_image(height, width, seed=index))
         upscaler.upscale(read_image(sources[0]))  # warm-up: builds the network for this shape
-        cli_args = build_parser().parse_args(["upscale", str(folder), "-o", str(piped), "--ext", args.ext,
-                                              "--overwrite", "--quiet"])
+        settings = JobSettings(overwrite=True, quiet=True)
         plain_jobs = [(s, plain / f"{s.stem}.{args.ext}") for s in sources]
-        piped_jobs = [(s, piped / f"{s.stem}.{args.ext}") for s in sources]
+        piped_jobs = [Job(s, piped / f"{s.stem}.{args.ext}") for s in sources]
         parts, walls_plain, walls_piped = [], [], []
         for _ in range(args.repeats):
             start = time.perf_counter()
             parts.append(one_by_one(upscaler, plain_jobs))
             walls_plain.append(time.perf_counter() - start)
             start = time.perf_counter()
-            assert not upscale_files(upscaler, piped_jobs, cli_args)
+            report = Report()
+            upscale_images(upscaler, piped_jobs, settings, StopRequest("never"), report)
+            assert report.count("done") == len(piped_jobs)
             walls_piped.append(time.perf_counter() - start)
     decode, network, encode = (statistics.median(p[i] for p in parts) for i in range(3))
     plain_s, piped_s = statistics.median(walls_plain), statistics.median(walls_piped)

@@ -58,6 +58,8 @@ class StopRequest:
         return self
 
     def __exit__(self, *_: object) -> None:
+        if self.requested and self.exit_at_once:
+            return  # the process is winding down after a stop: a repeat still ends it at once, not mid-shutdown
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 

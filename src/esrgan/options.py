@@ -23,14 +23,16 @@ class UpscaleOptions:
 
     `tile`: LR pixels per tile side; None = chosen from free memory, 0 = whole image in one pass.
     `tile_pad`: context pixels around each tile. `batch`: tiles per network call, None = chosen from free
-    memory (GPU) or 1 (CPU). `precision`, `device`: see `esrgan.hardware`. `backend`: `torch`, `openvino`
-    or `auto` (see `esrgan.inference.backends`).
+    memory (GPU) or 1 (CPU). `precision`, `device`: see `esrgan.hardware`; `device_index` picks the GPU (a
+    worker process per GPU, or a torchrun process's LOCAL_RANK). `backend`: `torch`, `openvino` or `auto`
+    (see `esrgan.inference.backends`).
     """
 
     tile: int | None = None
     tile_pad: int = DEFAULT_TILE_PAD
     precision: Precision = "auto"
     device: Device = "auto"
+    device_index: int = 0
     backend: BackendName = "auto"
     batch: int | None = None
 
@@ -39,6 +41,8 @@ class UpscaleOptions:
             raise ConfigError(f"--tile must be >= 0 (0 = whole image), not {self.tile}")
         if self.tile_pad < 0:
             raise ConfigError(f"--tile-pad must be >= 0, not {self.tile_pad}")
+        if self.device_index < 0:
+            raise ConfigError(f"a device index is >= 0, not {self.device_index}")
         if self.batch is not None and self.batch < 1:
             raise ConfigError(f"--batch must be >= 1, not {self.batch}")
         for option, value, choices in (("--precision", self.precision, PRECISIONS), ("--device", self.device, DEVICES),

@@ -66,7 +66,7 @@ def test_bad_videos_are_one_line_each_and_the_rest_is_done(
     assert upscale(inputs, "-o", out, "--weights", tiny_checkpoint) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("esrgan:")]
     assert any("notes.mp4" in line for line in errors) and "Traceback" not in "\n".join(errors)
-    assert errors[-1] == "esrgan: 1 of 3 inputs failed"
+    assert errors[-1] == "esrgan: 2 done, 1 of 3 inputs failed"
     assert sorted(p.name for p in out.iterdir()) == ["good.mp4", "photo.png"]
 
 

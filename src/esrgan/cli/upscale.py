@@ -6,27 +6,27 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from functools import partial
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-from tqdm import tqdm
-
 from esrgan.cli import SUMMARIES
-from esrgan.cli.inputs import collect_inputs
 from esrgan.cli.options import add_model_arguments, add_runtime_arguments, runtime_options
 from esrgan.defaults import DEFAULT_MODEL
-from esrgan.errors import ConfigError, ImageReadError, ImageWriteError
-from esrgan.imaging.io import IMAGE_SUFFIXES, fit_for_format, frame_count, read_image, write_image
-from esrgan.inference.pipeline import BackgroundWriter, prefetched
-from esrgan.interrupts import StopRequest, StopRequested, run_interruptibly
+from esrgan.errors import ConfigError
+from esrgan.imaging.io import IMAGE_SUFFIXES
+from esrgan.interrupts import StopRequest
+from esrgan.jobs.inputs import collect_inputs
+from esrgan.jobs.plan import JobSettings, names_a_file, plan_jobs
+from esrgan.jobs.report import Outcome, Report
+from esrgan.jobs.run import run_jobs
+from esrgan.jobs.shard import Shard
 from esrgan.options import UpscaleOptions, check_back_projection, check_outscale
-from esrgan.video.containers import is_video, output_format, output_suffix
+from esrgan.video.containers import is_video, output_format
 from esrgan.video.options import CODECS, VideoOptions
 
 if TYPE_CHECKING:
-    from esrgan.inference.upscaler import Upscaler
+    pass
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,6 +50,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--suffix", default="", help="appended to each output file's stem, e.g. _x4")
     parser.add_argument("--ext", default="auto", help="output format: auto (as the input), png, jpg, webp, tif")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("-r", "--recursive", action="store_true",
+                        help="take the images and videos of folders' whole trees; the output mirrors each tree")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="leave outputs that exist alone and count them as done (a killed run, run again, "
+                             "continues where it stopped; unfinished videos resume)")
+    parser.add_argument("--report", metavar="FILE.jsonl",
+                        help="write one JSON line per input: input, output, status (done, skipped, failed, "
+                             "not_done), reason, seconds")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     video = parser.add_argument_group("videos (frame timing, audio, subtitles and metadata are kept)")
     video.add_argument("--codec", choices=list(CODECS), default=None,
@@ -62,23 +70,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     video.add_argument("--resume", action="store_true",
                        help="continue an interrupted video from its last finished segment")
     parser.set_defaults(func=run)
-
-
-def output_path(source: Path, output: Path, single: bool, suffix: str, ext: str) -> Path:
-    """Where the result of `source` goes: `output` itself for one input named like an image or a video, else
-    inside it.
-
-    An image keeps its format with `--ext auto` when it can be written, else becomes PNG; a video keeps its
-    container where it can be written, else becomes Matroska (`esrgan.video.containers.output_suffix`).
-    """
-    if single and _names_a_file(output):
-        return output
-    if is_video(source):
-        return output / f"{source.stem}{suffix}{output_suffix(source)}"
-    extension = source.suffix.lower() if ext == "auto" else "." + ext.lstrip(".").lower()
-    if extension not in IMAGE_SUFFIXES:
-        extension = ".png"
-    return output / f"{source.stem}{suffix}{extension}"
 
 
 def check_arguments(args: argparse.Namespace) -> UpscaleOptions:
@@ -99,16 +90,12 @@ def check_arguments(args: argparse.Namespace) -> UpscaleOptions:
     return runtime_options(args)
 
 
-def _names_a_file(output: Path) -> bool:
-    return output.suffix.lower() in IMAGE_SUFFIXES or is_video(output)
-
-
 def check_output(output: Path, inputs: list[Path]) -> None:
     """Refuse an output that cannot hold the results before any work: a folder path that is a file, a file
     path under a file, one file name for several inputs, a video's name for an image or the reverse."""
     count = len(inputs)
-    single_file = count == 1 and _names_a_file(output)
-    if not single_file and _names_a_file(output) and not output.is_dir():
+    single_file = count == 1 and names_a_file(output)
+    if not single_file and names_a_file(output) and not output.is_dir():
         kind = "a video" if is_video(output) else "an image"
         raise ConfigError(f"-o {output}: names {kind} file, but there are {count} inputs; give a folder")
     if single_file and is_video(inputs[0]) != is_video(output):
@@ -128,125 +115,59 @@ def check_output(output: Path, inputs: list[Path]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     options = check_arguments(args)
-    video_options = VideoOptions(codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt, resume=args.resume,
-                                 overwrite=args.overwrite, max_pixels=int(args.max_pixels))
-    from esrgan.api import load_model  # PyTorch: imported once the arguments are known to be good
-
-    inputs = collect_inputs(args.inputs)
+    if args.skip_existing and args.overwrite:
+        raise ConfigError("--skip-existing leaves existing outputs alone and --overwrite replaces them; choose one")
+    settings = JobSettings(
+        outscale=args.outscale, back_projection=args.back_projection, overwrite=args.overwrite,
+        max_pixels=int(args.max_pixels), quiet=args.quiet,
+        video=VideoOptions(codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt,
+                           resume=args.resume or args.skip_existing, overwrite=args.overwrite,
+                           max_pixels=int(args.max_pixels)),
+    )
+    shard = Shard.from_environment()
     output = Path(args.output)
-    check_output(output, inputs.files)
-    for reason in inputs.skipped:
-        print(f"esrgan: skipped: {reason}", file=sys.stderr)
-    upscaler = load_model(args.weights or args.model, options=options, blend_with=args.blend_with,
-                          alpha=args.alpha, denoise_strength=args.denoise_strength, progress=not args.quiet)
-    single = len(inputs.files) == 1
-    jobs = [(s, output_path(s, output, single, args.suffix, args.ext)) for s in inputs.files]
-    images = [job for job in jobs if not is_video(job[0])]
-    videos = [job for job in jobs if is_video(job[0])]
-    safe_point = "after the current tile" + (" or video frame; finished video segments are kept for --resume"
-                                             if videos else "; finished images are kept")
-    with StopRequest(safe_point, exit_at_once=True) as stop:
-        failures, undone = upscale_files(upscaler, images, args, stop) if images else ([], 0)
-        if undone:
-            undone += len(videos)
-        else:
-            video_failures, undone = upscale_videos(upscaler, videos, video_options, args, stop)
-            failures += video_failures
-    failures = inputs.skipped + failures
-    total = len(inputs.files) + len(inputs.skipped)
-    noun = "inputs" if videos else "images"
-    if failures:
-        print(f"esrgan: {len(failures)} of {total} {noun} failed", file=sys.stderr)
-    if undone:
-        print(f"esrgan: stopped: {undone} of {total} {noun} not done; the finished ones are written",
-              file=sys.stderr)
+    inputs = collect_inputs(args.inputs, recursive=args.recursive, exclude=output)
+    check_output(output, [file.path for file in inputs.files])
+    plan = plan_jobs(inputs.files, output, suffix=args.suffix, ext=args.ext, skip_existing=args.skip_existing)
+    jobs = shard.take(plan.jobs) if shard.enabled else plan.jobs
+    report_path = Path(args.report) if args.report else None
+    if report_path is not None and shard.enabled:
+        report_path = report_path.with_name(f"{report_path.stem}.rank{shard.rank}{report_path.suffix}")
+    with Report(report_path) as report:
+        for reason in inputs.skipped + plan.clashes:
+            print(f"esrgan: skipped: {reason}", file=sys.stderr)
+            report.add(Outcome(reason.split(": ")[0], None, "failed", reason))
+        for job in shard.take(plan.existing) if shard.enabled else plan.existing:
+            report.add(Outcome(job.source, job.target, "skipped", "the output exists"))
+        if shard.enabled and not args.quiet:
+            print(f"esrgan: {shard.describe()}: {len(jobs)} of {len(plan.jobs)} inputs to do", file=sys.stderr)
+        if jobs:
+            from esrgan.api import load_model  # PyTorch: imported once the arguments are known to be good
+
+            options = replace(options, device_index=shard.local_rank) if shard.enabled else options
+            upscaler = load_model(args.weights or args.model, options=options, blend_with=args.blend_with,
+                                  alpha=args.alpha, denoise_strength=args.denoise_strength,
+                                  progress=not args.quiet)
+            videos = any(job.is_video for job in jobs)
+            safe_point = "after the current tile" + (" or video frame; finished video segments are kept for "
+                                                     "--resume" if videos else "; finished images are kept")
+            with StopRequest(safe_point, exit_at_once=True) as stop:
+                run_jobs(upscaler, jobs, settings, stop, report)
+        return summarise(report, any(is_video(file.path) for file in inputs.files), args.quiet)
+
+
+def summarise(report: Report, with_videos: bool, quiet: bool) -> int:
+    """The summary on stderr (the failures again, when progress bars may have scrolled them away) and the
+    exit status: 130 when stopped, 1 when anything failed, else 0."""
+    noun = "inputs" if with_videos else "images"
+    failures = report.failures()
+    if failures and not quiet and len(report.outcomes) > 1:
+        print("esrgan: failed:\n" + "\n".join(f"  {reason}" for reason in failures), file=sys.stderr)
+    not_done = report.count("not_done")
+    if failures or report.count("skipped") or not_done or not quiet:
+        print(f"esrgan: {report.summary(noun)}", file=sys.stderr)
+    if not_done:
+        print(f"esrgan: stopped: {not_done} of {len(report.outcomes)} {noun} not done; the finished ones are "
+              "written (run again with --skip-existing to do the rest)", file=sys.stderr)
         return 130
     return 1 if failures else 0
-
-
-def upscale_videos(
-    upscaler: Upscaler, jobs: list[tuple[Path, Path]], options: VideoOptions, args: argparse.Namespace,
-    stop: StopRequest,
-) -> tuple[list[str], int]:
-    """Upscale each (source, target) video in turn; return the failure lines and how many videos a stop
-    request left undone (the interrupted one included: its finished segments wait for --resume)."""
-    if not jobs:
-        return [], 0
-    from esrgan.video.command import run_video_job  # PyAV: only when there is a video
-
-    failures: list[str] = []
-    for index, (source, target) in enumerate(jobs):
-        lines, stopped = run_video_job(upscaler, source, target, options, stop, outscale=args.outscale,
-                                       back_projection=args.back_projection, quiet=args.quiet)
-        failures += lines
-        if stopped or stop.requested:
-            return failures, len(jobs) - index - (not stopped)
-    return failures, 0
-
-
-def upscale_files(
-    upscaler: Upscaler, jobs: list[tuple[Path, Path]], args: argparse.Namespace, stop: StopRequest
-) -> tuple[list[str], int]:
-    """Upscale each (source, target) pair; return the failures (each also printed on stderr) and how many
-    images a stop request left undone (0 when the job ran to its end)."""
-    failures: list[str] = []
-    undone = 0
-    # The next image is decoded and the last one encoded on background threads while the network runs.
-    with BackgroundWriter() as writer:
-        writes = []
-        loads = prefetched(jobs, lambda job: read_input(*job, args))
-        progress = tqdm(loads, total=len(jobs), desc="images", unit="img", disable=args.quiet)
-        for index, ((source, target), loaded) in enumerate(progress):
-            try:
-                stop.check()
-                image = loaded.result()
-                upscaled = run_interruptibly(partial(upscale_image, upscaler, image, source.name, args, stop))
-                result, notes = fit_for_format(upscaled, target.suffix)
-            except StopRequested:
-                undone = len(jobs) - index
-                break
-            except (ImageReadError, ImageWriteError) as error:
-                failures.append(str(error))
-                tqdm.write(f"esrgan: skipped: {error}", file=sys.stderr)
-                continue
-            except Exception as error:  # noqa: BLE001 - one image's failure must not stop the others
-                detail = str(error).splitlines()[0] if str(error) else ""
-                reason = f"{source}: failed: {type(error).__name__}: {detail}"
-                failures.append(reason)
-                tqdm.write(f"esrgan: {reason}", file=sys.stderr)
-                continue
-            for reason, action in notes:
-                tqdm.write(f"esrgan: note: {target.name}: {reason}: {action}", file=sys.stderr)
-            writes.append(writer.submit(partial(write_image, target, result, overwrite=args.overwrite)))
-    for write in writes:
-        if (failure := write.exception()) is not None:
-            if not isinstance(failure, ImageWriteError):
-                raise failure
-            failures.append(str(failure))
-            print(f"esrgan: not written: {failure}", file=sys.stderr)
-    return failures, undone
-
-
-def read_input(source: Path, target: Path, args: argparse.Namespace) -> np.ndarray:
-    """The decoded input, once it is sure its output may be written (so no image is upscaled for nothing)."""
-    if source.resolve() == target.resolve():
-        raise ImageWriteError(f"{target}: would replace its own input; choose another output or a --suffix")
-    if target.exists() and not args.overwrite:
-        raise ImageWriteError(f"{target}: exists; pass --overwrite to replace it")
-    image = read_image(source, max_pixels=int(args.max_pixels))
-    if (frames := frame_count(source)) > 1:
-        tqdm.write(f"esrgan: note: {source.name} is animated ({frames} frames); only the first frame is upscaled",
-                   file=sys.stderr)
-    return image
-
-
-def upscale_image(
-    upscaler: Upscaler, image: np.ndarray, name: str, args: argparse.Namespace, stop: StopRequest
-) -> np.ndarray:
-    with tqdm(desc=name, unit="tile", leave=False, disable=args.quiet) as bar:
-        def on_tile(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-            stop.check()  # between tiles: a large image answers Ctrl-C within one tile
-
-        return upscaler.upscale_array(image, args.outscale, on_tile, args.back_projection)

@@ -57,7 +57,7 @@ class Upscaler:
         options = UpscaleOptions() if options is None else options
         self.spec = spec
         self.options = options
-        self.device = resolve_device(options.device)
+        self.device = resolve_device(options.device, options.device_index)
         self.dtype = resolve_precision(options.precision, self.device)
         self.model = model
         self.multiple = spec.input_multiple
