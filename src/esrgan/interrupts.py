@@ -32,11 +32,15 @@ class StopRequest:
         self.safe_point = safe_point
         self.exit_at_once = exit_at_once
         self.requested = False
+        self.on_abort: Callable[[], object] | None = None
+        """Called before an abort ends the process (e.g. to end worker processes with it)."""
         self._received: set[int] = set()
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, _frame: Any) -> None:
         if signum in self._received:
+            if self.on_abort is not None:
+                self.on_abort()
             if self.exit_at_once:
                 print(f"\n{signal.Signals(signum).name}: aborted", file=sys.stderr, flush=True)
                 os._exit(130)

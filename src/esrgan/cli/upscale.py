@@ -18,6 +18,7 @@ from esrgan.imaging.io import IMAGE_SUFFIXES
 from esrgan.interrupts import StopRequest
 from esrgan.jobs.inputs import collect_inputs
 from esrgan.jobs.plan import JobSettings, names_a_file, plan_jobs
+from esrgan.jobs.pool import ModelChoice, Worker, plan_workers, run_pool
 from esrgan.jobs.report import Outcome, Report
 from esrgan.jobs.run import run_jobs
 from esrgan.jobs.shard import Shard
@@ -55,6 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--skip-existing", action="store_true",
                         help="leave outputs that exist alone and count them as done (a killed run, run again, "
                              "continues where it stopped; unfinished videos resume)")
+    parser.add_argument("--devices", metavar="LIST",
+                        help="one worker process per device, all pulling from one queue: all (every GPU, else "
+                             "the CPU), or a list such as cuda:0,cuda:1")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="worker processes per device (default 1); CPU workers split the cores")
     parser.add_argument("--report", metavar="FILE.jsonl",
                         help="write one JSON line per input: input, output, status (done, skipped, failed, "
                              "not_done), reason, seconds")
@@ -142,18 +148,39 @@ def run(args: argparse.Namespace) -> int:
         if shard.enabled and not args.quiet:
             print(f"esrgan: {shard.describe()}: {len(jobs)} of {len(plan.jobs)} inputs to do", file=sys.stderr)
         if jobs:
-            from esrgan.api import load_model  # PyTorch: imported once the arguments are known to be good
-
-            options = replace(options, device_index=shard.local_rank) if shard.enabled else options
-            upscaler = load_model(args.weights or args.model, options=options, blend_with=args.blend_with,
-                                  alpha=args.alpha, denoise_strength=args.denoise_strength,
-                                  progress=not args.quiet)
             videos = any(job.is_video for job in jobs)
             safe_point = "after the current tile" + (" or video frame; finished video segments are kept for "
                                                      "--resume" if videos else "; finished images are kept")
-            with StopRequest(safe_point, exit_at_once=True) as stop:
-                run_jobs(upscaler, jobs, settings, stop, report)
+            model = ModelChoice(str(args.weights or args.model), args.blend_with, args.alpha, args.denoise_strength)
+            workers = choose_workers(args, options, shard)
+            if len(workers) > 1:
+                if not args.quiet:
+                    print(f"esrgan: {len(workers)} workers: {', '.join(w.describe() for w in workers)}",
+                          file=sys.stderr)
+                with StopRequest(safe_point, exit_at_once=True) as stop:
+                    run_pool(model, workers, jobs, settings, stop, report)
+            else:
+                from esrgan.api import load_model  # PyTorch: imported once the arguments are known to be good
+
+                upscaler = load_model(model.name, options=workers[0].options, blend_with=model.blend_with,
+                                      alpha=model.alpha, denoise_strength=model.denoise_strength,
+                                      progress=not args.quiet)
+                with StopRequest(safe_point, exit_at_once=True) as stop:
+                    run_jobs(upscaler, jobs, settings, stop, report)
         return summarise(report, any(is_video(file.path) for file in inputs.files), args.quiet)
+
+
+def choose_workers(args: argparse.Namespace, options: UpscaleOptions, shard: Shard) -> list[Worker]:
+    """This process's workers: one in-process worker unless --devices / --workers ask for more; under a
+    launcher, the one GPU of the process's LOCAL_RANK."""
+    if shard.enabled:
+        if args.devices is not None or args.workers != 1:
+            raise ConfigError("under torchrun or Slurm each process takes the GPU of its local rank; leave out "
+                              "--devices and --workers (start more processes per node instead)")
+        return [Worker(replace(options, device_index=shard.local_rank))]
+    if args.devices is None and args.workers == 1:
+        return [Worker(options)]
+    return plan_workers(args.devices or {"auto": "all"}.get(options.device, options.device), args.workers, options)
 
 
 def summarise(report: Report, with_videos: bool, quiet: bool) -> int:
