@@ -1,9 +1,14 @@
+from pathlib import Path
+
 import pytest
 import torch
 
 from esrgan.archs import RRDB, ResidualDenseBlock, RRDBNet, RRDBNetSpec, SRResNet
+from esrgan.archs.rrdbnet.concat_free import without_concatenation
 from esrgan.archs.rrdbnet.model import RESIDUAL_SCALE
 from esrgan.archs.spec import SpecError
+from esrgan.weights.io import save_checkpoint
+from esrgan.weights.layouts import load_checkpoint
 
 
 def test_paper_configuration_has_the_published_parameter_count() -> None:
@@ -91,3 +96,75 @@ def test_srresnet_upscales(scale: int) -> None:
 
 def test_srresnet_has_sixteen_blocks_by_default() -> None:
     assert len(SRResNet().body) == 16
+
+
+# --- the deeper-network knobs: residual scale β and initialisation scale ----------------------------------
+
+
+def test_every_residual_is_scaled_by_the_chosen_beta() -> None:
+    block = RRDB(num_feat=8, num_grow_ch=4, residual_scale=0.5)
+    x = torch.rand(1, 8, 5, 5)
+    with torch.no_grad():
+        dense = block.rdb1
+        inner = block.rdb3(block.rdb2(dense(x)))
+        assert torch.allclose(block(x), 0.5 * inner + x)
+        for conv in (dense.conv1, dense.conv2, dense.conv3, dense.conv4, dense.conv5):
+            torch.nn.init.zeros_(conv.weight)
+            torch.nn.init.zeros_(conv.bias)
+        torch.nn.init.constant_(dense.conv5.bias, 1.0)
+        assert torch.allclose(dense(x), x + 0.5)
+
+
+def test_the_paper_beta_and_init_scale_are_the_defaults_bit_for_bit() -> None:
+    torch.manual_seed(0)
+    default = RRDBNet(num_feat=8, num_block=2, num_grow_ch=4)
+    torch.manual_seed(0)
+    explicit = RRDBNetSpec(num_feat=8, num_block=2, num_grow_ch=4, residual_scale=0.2, init_scale=0.1).build()
+    x = torch.rand(1, 3, 6, 6)
+    assert all(torch.equal(a, b) for a, b in zip(default.state_dict().values(), explicit.state_dict().values()))
+    assert torch.equal(default(x), explicit(x))
+
+
+def test_the_init_scale_scales_the_dense_block_weights_only() -> None:
+    """Same random draws, multiplied by the init scale: 0.05 gives half of the paper's 0.1."""
+    torch.manual_seed(0)
+    paper = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
+    torch.manual_seed(0)
+    smaller = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, init_scale=0.05)
+    for (key, a), b in zip(paper.state_dict().items(), smaller.state_dict().values()):
+        expected = a / 2 if key.startswith("body.") and key.endswith("weight") else a
+        assert torch.allclose(b, expected, rtol=1e-6, atol=0), key
+
+
+def test_beta_travels_in_the_metadata_and_the_init_scale_is_not_compared(tmp_path: Path) -> None:
+    """β does not show in the tensors: our files carry it, and a file without metadata is taken to have the
+    paper's 0.2. The init scale only shaped the start, so specs that differ only in it are equal."""
+    spec = RRDBNetSpec(num_feat=8, num_block=1, num_grow_ch=4, residual_scale=0.1, init_scale=0.05)
+    assert "residual scale 0.1" in spec.describe()
+    assert spec != RRDBNetSpec(num_feat=8, num_block=1, num_grow_ch=4)
+    assert spec == RRDBNetSpec(num_feat=8, num_block=1, num_grow_ch=4, residual_scale=0.1)
+    model = spec.build()
+    save_checkpoint(tmp_path / "beta.safetensors", model.state_dict(), spec)
+    found, state = load_checkpoint(tmp_path / "beta.safetensors")
+    assert found == spec and (found.residual_scale, found.init_scale) == (0.1, 0.05)
+    x = torch.rand(1, 3, 6, 6)
+    rebuilt = found.build()
+    rebuilt.load_state_dict(state)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), model(x))
+        rewritten = without_concatenation(rebuilt.eval())  # the inference form keeps β too
+        assert (rewritten(x) - model(x)).abs().max() <= 1e-5
+    torch.save(model.state_dict(), tmp_path / "beta.pth")
+    assert load_checkpoint(tmp_path / "beta.pth")[0].residual_scale == RESIDUAL_SCALE
+    with pytest.raises(SpecError, match="residual scale 0.2 has an NCNN form"):
+        spec.to_ncnn(state)
+
+
+@pytest.mark.parametrize(("options", "pattern"), [
+    ({"residual_scale": 0}, "residual_scale must be positive"),
+    ({"init_scale": "small"}, "init_scale must be a finite number"),
+    ({"residual_scale": "nan"}, "residual_scale must be a finite number"),
+])
+def test_bad_scales_are_refused(options: dict, pattern: str) -> None:
+    with pytest.raises(SpecError, match=pattern):
+        RRDBNetSpec.from_options(options, "generator")

@@ -278,13 +278,15 @@ def test_resume_accepts_new_stopping_logging_and_checkpoint_settings_and_a_moved
 
 
 def test_a_run_saved_before_a_config_key_existed_still_resumes(tmp_path: Path, small_images: Path) -> None:
-    """A checkpoint whose stored config lacks keys a later version added (here the generator's `unshuffle` and
-    `plus`) resumes: the stored config is resolved with today's defaults before it is compared."""
+    """A checkpoint whose stored config lacks keys a later version added (here the generator's `unshuffle`,
+    `plus`, `residual_scale` and `init_scale`, and `loss.gan_type`) resumes: the stored config is resolved with
+    today's defaults before it is compared."""
     train(tiny_config(tmp_path, small_images))
     _, newest = list_checkpoints(tmp_path / "run")[-1]
     state = torch.load(newest, weights_only=True)
-    for key in ("unshuffle", "plus"):
+    for key in ("unshuffle", "plus", "residual_scale", "init_scale"):
         del state["config"]["generator"][key]
+    del state["config"]["loss"]["gan_type"]
     torch.save(state, newest)
     result = train(tiny_config(tmp_path, small_images, training={"iterations": 6}), resume=True)
     assert result.iteration == 6

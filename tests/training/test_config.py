@@ -93,6 +93,12 @@ def test_a_misspelt_key_is_named_with_the_allowed_keys_and_the_closest_one() -> 
         ({"optim": {"milestones": [5, 3]}}, r"milestones must be increasing"),
         ({"stage": "gan", "data": {"patch_size": 64}}, r"discriminator takes HR patches of 128 or 256"),
         ({"stage": "gan", "loss": {"perceptual_layers": {"conv6_1": 1.0}}}, r"unknown VGG19 layer\(s\) conv6_1"),
+        ({"loss": {"gan_type": "wgan"}}, r"loss.gan_type = 'wgan' is not allowed; choose one of "
+                                         r"relativistic_average, standard"),
+        ({"loss": {"perceptual_layers": {"conv5_4": -1.0}}}, r"perceptual_layers weights must be >= 0"),
+        ({"loss": {"perceptual_layers": {"relu5_4": 0.0}}}, r"at least one of them positive"),
+        ({"generator": {"arch": "srresnet", "batch_norm": "yes"}}, r"batch_norm must be true or false"),
+        ({"generator": {"residual_scale": -0.2}}, r"residual_scale must be positive"),
     ],
 )
 def test_wrong_values_are_refused_naming_the_key(raw: dict, pattern: str) -> None:
@@ -150,3 +156,44 @@ def test_relative_paths_are_resolved_and_the_resolved_config_round_trips(tmp_pat
 def test_a_run_name_may_not_leave_the_output_folder(name: str) -> None:
     with pytest.raises(ConfigError, match="must be a plain folder name|name must"):
         config_from_dict({"name": name})
+
+
+def test_the_ablation_switches_default_to_esrgan_and_are_spelt_out_in_the_resolved_config() -> None:
+    """A config written before the switches existed means ESRGAN's choices; the resolved one names them all."""
+    config = config_from_dict({"stage": "gan", "generator": {"arch": "rrdbnet"}})
+    assert (config.loss.gan_type, config.loss.perceptual_layers) == ("relativistic_average", {"conv5_4": 1.0})
+    dumped = config_to_dict(config)
+    assert dumped["loss"]["gan_type"] == "relativistic_average"
+    assert (dumped["generator"]["residual_scale"], dumped["generator"]["init_scale"]) == (0.2, 0.1)
+    srresnet = config_to_dict(config_from_dict({"generator": {"arch": "srresnet", "batch_norm": True}}))
+    assert srresnet["generator"]["batch_norm"] is True
+    assert config_from_dict(srresnet).generator_spec == SRResNetSpec(batch_norm=True)
+
+
+def test_a_file_on_a_base_says_only_what_differs(tmp_path: Path) -> None:
+    """Sections merge key by key, a mapping value (the layers) is replaced whole, and a generator of another
+    arch replaces the base's generator section whole (RRDBNet's num_grow_ch does not leak into SRResNet)."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "mine.yaml").write_text(
+        "base: esrgan_x4_gan\nname: mine\ngenerator: {arch: srresnet, num_block: 4}\n"
+        "loss: {gan_type: standard, perceptual_layers: {relu5_4: 1.0}}\n")
+    (tmp_path / "sub" / "deeper.yaml").write_text("base: mine.yaml\ngenerator: {batch_norm: true}\n")
+    config = load_config(tmp_path / "sub" / "deeper.yaml", ["optim.lr_g=3.0e-4"])
+    assert config.name == "mine" and config.generator_spec == SRResNetSpec(num_block=4, batch_norm=True)
+    assert config.loss.perceptual_layers == {"relu5_4": 1.0} and config.loss.gan_type == "standard"
+    assert (config.loss.pixel_weight, config.loss.vgg_weights, config.optim.lr_g) == (1e-2, "imagenet", 3e-4)
+    assert config.generator.pretrained is None
+
+
+def test_a_missing_or_looping_base_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("base: sub/../b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(ConfigError, match=r"bases form a loop .*a.yaml -> .*b.yaml -> .*a.yaml"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: esrgan_x4_gann\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: base config esrgan_x4_gann: no such file"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("base: [esrgan_x4_gan]\n")
+    with pytest.raises(ConfigError, match=r"base must be the name of a packaged config"):
+        load_config(tmp_path / "d.yaml")

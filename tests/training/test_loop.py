@@ -14,7 +14,7 @@ from esrgan.archs import SRResNetSpec
 from esrgan.errors import CheckpointError, ConfigError, DatasetError, DownloadError, TrainingDivergedError
 from esrgan.hardware import resolve_precision
 from esrgan.training.checkpoint import list_checkpoints, load_training_state
-from esrgan.training.config import config_from_dict
+from esrgan.training.config import TrainConfig, config_from_dict
 from esrgan.training.loop import train
 from esrgan.weights.layouts import load_checkpoint
 from tests.training.helpers import tiny_config, tiny_raw_config, write_images
@@ -68,6 +68,30 @@ def test_resume_is_exact_in_the_gan_stage(tmp_path: Path, gan_images: Path) -> N
     _, released = load_checkpoint(straight.run_dir / "net_g.safetensors")
     for key, value in released.items():
         assert torch.equal(value, state_a["ema"][f"module.{key}"])
+
+
+def test_resume_is_exact_for_the_srgan_baseline(tmp_path: Path, gan_images: Path) -> None:
+    """The ablation's baseline trains and resumes exactly too: SRResNet with batch norm (whose running
+    statistics are in G's and the EMA's state), the standard GAN, the perceptual loss after the activation."""
+    def srgan(folder: Path, iterations: int) -> TrainConfig:
+        raw = tiny_raw_config(folder, gan_images, "gan", training={"iterations": iterations, "ema_decay": 0.5},
+                              loss={"gan_type": "standard"}, checkpoint={"every": 1})
+        raw["generator"] = {"arch": "srresnet", "num_feat": 8, "num_block": 1, "batch_norm": True}
+        raw["loss"]["perceptual_layers"] = {"relu1_2": 1.0}
+        return config_from_dict(raw)
+
+    straight = train(srgan(tmp_path / "a", 2))
+    train(srgan(tmp_path / "b", 1))
+    resumed = train(srgan(tmp_path / "b", 2), resume=True)
+    assert loss_records(straight.run_dir) == loss_records(resumed.run_dir)
+    state_a, state_b = load_training_state(straight.checkpoint), load_training_state(resumed.checkpoint)
+    for key in ("generator", "discriminator", "ema", "optimizer_g", "optimizer_d"):
+        assert_states_equal(state_a[key], state_b[key], key)
+    assert "body.0.bn2.running_var" in state_a["generator"]
+    log = (straight.run_dir / "train.log").read_text()
+    assert "standard GAN (SRGAN's L_G, L_D); L_percep = 1·relu1_2" in log
+    spec, _ = load_checkpoint(straight.run_dir / "net_g.safetensors")
+    assert spec == SRResNetSpec(num_feat=8, num_block=1, batch_norm=True)
 
 
 def test_the_resolved_config_and_the_logs_are_written(tmp_path: Path, small_images: Path) -> None:

@@ -9,10 +9,14 @@ from esrgan.archs.vgg import VGG19, VGGFeatureExtractor
 from esrgan.training.losses import (
     GeneratorLossWeights,
     PerceptualLoss,
+    adversarial_generator_loss,
+    discriminator_loss,
     generator_loss,
     l1_content_loss,
     relativistic_average_discriminator_loss,
     relativistic_average_generator_loss,
+    standard_discriminator_loss,
+    standard_generator_loss,
 )
 
 REAL = [1.0, -0.5, 2.0]
@@ -217,3 +221,61 @@ def test_gradients_reach_the_generator_output_through_every_term_and_never_the_v
         getattr(terms, term).backward()
         assert sr.grad is not None and sr.grad.abs().sum() > 0, term
     assert all(p.grad is None and not p.requires_grad for p in vgg.features.parameters())
+
+
+# --- SRGAN's standard GAN, the ablation's baseline ------------------------------------------------------------
+
+
+def test_standard_discriminator_loss_equals_srgans_by_hand() -> None:
+    """L_D = −E[log D(x_r)] − E[log(1 − D(x_f))] with D = σ(C): each logit on its own, no batch means inside."""
+    expected = -mean([math.log(sigmoid(r)) for r in REAL]) - mean([math.log(1 - sigmoid(f)) for f in FAKE])
+    assert standard_discriminator_loss(logits(REAL), logits(FAKE)).item() == pytest.approx(expected, rel=1e-12)
+    halved = standard_discriminator_loss(logits(REAL), logits(FAKE), average_terms=True)
+    assert halved.item() == pytest.approx(expected / 2, rel=1e-12)
+
+
+def test_standard_generator_loss_equals_srgans_by_hand_and_ignores_the_real_images() -> None:
+    """L_G = −E[log D(x_f)], with gradient −(1 − σ(f_j)) / n on each fake logit and none on the real ones."""
+    fake = logits(FAKE, True)
+    value = standard_generator_loss(fake)
+    assert value.item() == pytest.approx(-mean([math.log(sigmoid(f)) for f in FAKE]), rel=1e-12)
+    value.backward()
+    assert fake.grad.flatten().tolist() == pytest.approx([-(1 - sigmoid(f)) / len(FAKE) for f in FAKE], rel=1e-12)
+    real = logits(REAL, True)
+    assert torch.equal(adversarial_generator_loss("standard", real, logits(FAKE)), standard_generator_loss(
+        logits(FAKE)))
+    assert adversarial_generator_loss("standard", None, logits(FAKE)).item() == pytest.approx(value.item())
+
+
+def test_the_gan_type_chooses_the_pair_of_losses() -> None:
+    real, fake = logits(REAL), logits(FAKE)
+    assert torch.equal(discriminator_loss("relativistic_average", real, fake, average_terms=True),
+                       relativistic_average_discriminator_loss(real, fake, average_terms=True))
+    assert torch.equal(discriminator_loss("standard", real, fake), standard_discriminator_loss(real, fake))
+    assert torch.equal(adversarial_generator_loss("relativistic_average", real, fake),
+                       relativistic_average_generator_loss(real, fake))
+    with pytest.raises(ValueError, match="needs the logits of the real images"):
+        adversarial_generator_loss("relativistic_average", None, fake)
+    with pytest.raises(ValueError, match="fake_logits"):
+        standard_generator_loss(torch.ones(0, 1))
+
+
+def test_standard_losses_stay_finite_for_huge_logits() -> None:
+    real, fake = torch.tensor([[1e4], [-1e4]]), torch.tensor([[-1e4], [3e4]])
+    assert torch.isfinite(standard_discriminator_loss(real, fake)) and torch.isfinite(standard_generator_loss(fake))
+
+
+def test_generator_loss_with_the_standard_gan_needs_no_real_logits(vgg: VGG19) -> None:
+    torch.manual_seed(3)
+    sr, hr = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    terms = generator_loss(sr, hr, None, critic(sr), PerceptualLoss(vgg), gan_type="standard")
+    assert torch.allclose(terms.adversarial, standard_generator_loss(critic(sr)))
+
+
+def test_perceptual_loss_after_the_activation_is_on_relu_of_the_conv_features(vgg: VGG19) -> None:
+    """SRGAN's relu5_4 = ReLU(conv5_4): the same distance, taken on the rectified features."""
+    sr, hr = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    conv = VGGFeatureExtractor(vgg, ["conv5_4"])
+    expected = (conv(sr)["conv5_4"].relu() - conv(hr)["conv5_4"].relu()).abs().mean()
+    after, before = PerceptualLoss(vgg, {"relu5_4": 1.0})(sr, hr), PerceptualLoss(vgg, {"conv5_4": 1.0})(sr, hr)
+    assert torch.allclose(after, expected) and not torch.allclose(after, before)

@@ -13,7 +13,7 @@ import torch
 from esrgan.archs.discriminator import VGGStyleDiscriminator
 from esrgan.archs.vgg import VGG19
 from esrgan.hardware import autocast
-from esrgan.training.losses import GeneratorLossWeights, PerceptualLoss
+from esrgan.training.losses import GanType, GeneratorLossWeights, PerceptualLoss, standard_discriminator_loss
 from esrgan.training.step import GanParts, StepParts, train_step
 from tests.conftest import tiny_rrdbnet
 
@@ -24,13 +24,13 @@ def psnr_parts(pixel_weight: float = 0.5) -> StepParts:
                      enabled=False), pixel_weight)
 
 
-def gan_parts() -> StepParts:
+def gan_parts(gan_type: GanType = "relativistic_average") -> StepParts:
     parts = psnr_parts()
     torch.manual_seed(1)
     critic = VGGStyleDiscriminator(3, 4, 128)
     perceptual = PerceptualLoss(VGG19(), {"conv1_2": 1.0})
     gan = GanParts(critic, critic, torch.optim.Adam(critic.parameters(), 1e-3), GeneratorLossWeights(),
-                   perceptual, average_gan_terms=False)
+                   perceptual, average_gan_terms=False, gan_type=gan_type)
     return StepParts(parts.generator, parts.optimizer, parts.scaler, parts.pixel_weight, gan)
 
 
@@ -87,3 +87,26 @@ def test_a_warm_up_step_updates_the_discriminator_only() -> None:
     assert logs.keys() == {"l_d", "out_d_real", "out_d_fake"}
     assert all(torch.equal(value, generator[key]) for key, value in parts.generator.state_dict().items())
     assert any(not torch.equal(value, critic[key]) for key, value in parts.gan.critic.state_dict().items())
+
+
+def test_a_standard_gan_step_updates_d_with_srgans_loss_and_spares_g_a_pass_of_c_over_hr() -> None:
+    """L_G of the standard GAN reads only C(G(x)): C runs once in G's update (on SR) and twice in D's (HR, SR),
+    where RaGAN runs it on HR and SR in both; L_D is SRGAN's, on the pre-update generator's output."""
+    calls: dict[str, int] = {}
+    for gan_type in ("relativistic_average", "standard"):
+        parts = gan_parts(gan_type)
+        assert parts.gan is not None
+        lr, hr = batch(128)
+        generator, critic = copy.deepcopy(parts.generator), copy.deepcopy(parts.gan.critic)
+        calls[gan_type] = 0
+
+        def count(*_: object, gan_type: str = gan_type) -> None:
+            calls[gan_type] += 1
+
+        parts.gan.critic.register_forward_hook(count)
+        logs = train_step(lr, hr, parts, contextlib.nullcontext)
+        if gan_type == "standard":
+            with torch.no_grad():
+                expected = standard_discriminator_loss(critic(hr), critic(generator(lr)))
+            assert torch.allclose(logs["l_d"], expected)
+    assert calls == {"relativistic_average": 4, "standard": 3}

@@ -45,6 +45,7 @@ def spec_from_metadata(metadata: Mapping[str, str]) -> ModelSpec | None:
     values = {key[len("esrgan."):]: value for key, value in metadata.items() if key.startswith("esrgan.")}
     record = spec_class(values.pop("arch"))
     # Keys the record does not have are left out: files written before a field moved (SRResNet's unused
-    # `num_grow_ch`) still load, and metadata only ever confirms what the tensors show.
+    # `num_grow_ch`) still load. Metadata confirms what the tensors show, and supplies only what they cannot
+    # (a record's `metadata_only` fields, such as RRDBNet's residual scale).
     fields = {f.name for f in dataclasses.fields(record)}
     return record.from_options({key: value for key, value in values.items() if key in fields}, "metadata")

@@ -14,6 +14,7 @@ file, from a training config or from the zoo.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,11 +49,14 @@ class ModelSpec:
     """Names of the key layouts `recognise` tells apart; the first is the canonical one."""
     tiles: ClassVar[bool] = True
     """Whether tiled inference with enough context pad matches a whole-image pass (a local receptive field)."""
+    metadata_only: ClassVar[tuple[str, ...]] = ()
+    """Hyper-parameters the tensors do not show (RRDBNet's residual scale β): a file's metadata supplies them
+    (`completed_by`), and a file without metadata gets the defaults."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, int) and not isinstance(value, bool) and value <= 0:
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
                 raise SpecError(f"{self.title}: {f.name} must be positive, not {value}")
         if self.scale not in self.supported_scales:
             raise SpecError(
@@ -106,6 +110,12 @@ class ModelSpec:
 
     # --- metadata: the spec as strings, as safetensors stores it --------------------------------------------
 
+    def completed_by(self, stated: ModelSpec) -> ModelSpec:
+        """This spec, read off the tensors, with the `metadata_only` fields of `stated` (the file's metadata)."""
+        if type(stated) is not type(self) or not self.metadata_only:
+            return self
+        return dataclasses.replace(self, **{name: getattr(stated, name) for name in self.metadata_only})
+
     def as_metadata(self) -> dict[str, str]:
         """String-only form, as safetensors metadata requires."""
         values = {"arch": self.arch} | {f.name: str(getattr(self, f.name)) for f in dataclasses.fields(self)}
@@ -125,7 +135,8 @@ class ModelSpec:
 
 
 def _typed(value: Any, hint: Any, where: str) -> Any:
-    """`value` as the field type `hint` (int, bool or optional int), from Python values or metadata strings."""
+    """`value` as the field type `hint` (int, float, bool or optional int), from Python values or metadata
+    strings."""
     accepted = typing.get_args(hint) or (hint,)
     if value is None or value == "None":
         if type(None) in accepted:
@@ -137,6 +148,14 @@ def _typed(value: Any, hint: Any, where: str) -> Any:
         if value in ("True", "False"):
             return value == "True"
         raise SpecError(f"{where} must be true or false, not {value!r}")
+    if float in accepted:
+        try:
+            number = float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or not math.isfinite(number):
+            raise SpecError(f"{where} must be a finite number, not {value!r}")
+        return number
     if isinstance(value, bool):
         raise SpecError(f"{where} must be an integer, not {value!r}")
     if isinstance(value, int):

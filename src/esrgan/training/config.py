@@ -1,6 +1,7 @@
 """Training configuration: YAML in, typed and validated dataclasses out, once, at the edge.
 
-A config file mirrors these dataclasses section by section (`generator:`, `data:`, `loss:`, ...). Every key
+A config file mirrors these dataclasses section by section (`generator:`, `data:`, `loss:`, ...), optionally
+on top of another one (`base: esrgan_x4_gan`, see `BASE_KEY`), so that a variant says only what differs. Every key
 is checked: an unknown key is refused with the allowed ones (and the closest match), a wrong type or an
 out-of-range value is refused naming the key. Past `load_config` the code only sees `TrainConfig`.
 
@@ -26,6 +27,7 @@ from esrgan.archs.registry import spec_class
 from esrgan.archs.spec import ModelSpec, SpecError
 from esrgan.defaults import Device, Precision
 from esrgan.errors import ConfigError
+from esrgan.training.losses import Criterion, GanType
 
 Stage = Literal["psnr", "gan"]
 
@@ -86,14 +88,21 @@ class LossConfig:
     pixel_weight: float = 1.0
     perceptual_weight: float = 1.0
     perceptual_layers: dict[str, float] = field(default_factory=lambda: {"conv5_4": 1.0})
-    perceptual_criterion: Literal["l1", "mse"] = "l1"
+    """VGG19 layer -> weight. `convB_I` takes the features before the activation (ESRGAN's conv5_4),
+    `reluB_I` after it (SRGAN's relu5_4), `poolB` after the pooling; several layers are summed with their
+    weights."""
+    perceptual_criterion: Criterion = "l1"
     vgg_weights: str = "random"
     """`imagenet` (torchvision's `vgg19-dcbb9e9d.pth`, fetched once into the model cache and checked), a path
     to a VGG19 file in that layout (a MINC-tuned VGG19), or `random` (an untrained VGG19: for tests and
     offline demos only, it is not the paper's perceptual loss)."""
     adversarial_weight: float = 5e-3
+    gan_type: GanType = "relativistic_average"
+    """`relativistic_average` (ESRGAN, eq. 1-2) or `standard` (SRGAN: D(x) = σ(C(x)), L_D = −log D(x_r) −
+    log(1 − D(x_f)), L_G = −log D(x_f)); `adversarial_weight` weighs G's term of either."""
     average_gan_terms: bool = False
-    """Halve L_D^Ra and L_G^Ra as the authors' code and BasicSR do; the paper sums the two terms."""
+    """Halve L_D^Ra and L_G^Ra as the authors' code and BasicSR do; the paper sums the two terms. With the
+    standard GAN it halves L_D."""
 
 
 @dataclass(frozen=True)
@@ -183,19 +192,38 @@ def packaged_config_names() -> list[str]:
     return sorted(entry.name[: -len(".yaml")] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
 
 
+BASE_KEY = "base"
+"""Top-level key naming the config a file builds on: a packaged config's name or a YAML path (relative to the
+file). The file's sections are merged into the base's key by key; the `generator` section replaces the
+base's whole when it names another `arch` (hyper-parameters belong to an architecture)."""
+
+
 def load_config(source: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Read a YAML file, or a packaged config by name (`esrgan_x4_psnr`), apply `key.sub=value` overrides
-    (values in YAML syntax), and return the validated config."""
-    path = Path(source)
-    if path.is_file():
+    """Read a YAML file, or a packaged config by name (`esrgan_x4_psnr`), on top of its `base` if it names
+    one, apply `key.sub=value` overrides (values in YAML syntax), and return the validated config."""
+    raw, where = _read_raw(source, Path(), ())
+    for override in overrides:
+        _apply_override(raw, override)
+    return config_from_dict(raw, where)
+
+
+def _read_raw(source: str | Path, folder: Path | None, chain: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    """The plain data of a config file with its bases merged in, and the file's name for messages. `folder`
+    resolves a relative path; None (the base of a packaged config) looks among the packaged configs only.
+    `chain` holds the files that led here, to refuse a loop."""
+    path = None if folder is None else folder / source
+    if path is not None and path.is_file():
         text, where = path.read_text(encoding="utf-8"), str(path)
     elif str(source) in packaged_config_names():
         text = resources.files(PACKAGED_CONFIGS).joinpath(f"{source}.yaml").read_text(encoding="utf-8")
-        where = f"{source}.yaml (packaged)"
+        where, path = f"{source}.yaml (packaged)", None
     else:
-        raise ConfigError(
-            f"config {source}: no such file, and not a packaged config ({', '.join(packaged_config_names())})"
-        )
+        within = f"{Path(chain[-1]).name}: {BASE_KEY} " if chain else ""
+        raise ConfigError(f"{within}config {source}: no such file, and not a packaged config "
+                          f"({', '.join(packaged_config_names())})")
+    identity = where if path is None else str(path.resolve())
+    if identity in chain:
+        raise ConfigError(f"{where}: its bases form a loop ({' -> '.join((*chain, identity))})")
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -203,9 +231,28 @@ def load_config(source: str | Path, overrides: list[str] | tuple[str, ...] = ())
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: the top level must be a mapping of sections, got {type(raw).__name__}")
-    for override in overrides:
-        _apply_override(raw, override)
-    return config_from_dict(raw, where)
+    if BASE_KEY not in raw:
+        return raw, where
+    base = raw.pop(BASE_KEY)
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{where}: {BASE_KEY} must be the name of a packaged config or a YAML path, got {base!r}")
+    base_raw, _ = _read_raw(base, None if path is None else path.parent, (*chain, identity))
+    return _on_top_of(base_raw, raw), where
+
+
+def _on_top_of(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """`child`'s values over `base`'s, one section deep (a mapping value such as `perceptual_layers` is replaced,
+    not merged); a `generator` naming another arch replaces the base's generator section whole."""
+    merged = dict(base)
+    for key, value in child.items():
+        inherited = base.get(key)
+        another_arch = key == "generator" and isinstance(value, dict) and isinstance(inherited, dict) and (
+            "arch" in value and value["arch"] != inherited.get("arch", GeneratorConfig.arch))
+        if isinstance(value, dict) and isinstance(inherited, dict) and not another_arch:
+            merged[key] = inherited | value
+        else:
+            merged[key] = value
+    return merged
 
 
 def config_from_dict(raw: dict[str, Any], where: str = "config") -> TrainConfig:
@@ -392,6 +439,9 @@ def _check_values(config: TrainConfig, source: str) -> None:
         (min(loss.pixel_weight, loss.perceptual_weight, loss.adversarial_weight) >= 0, "loss weights must be >= 0"),
         (bool(loss.perceptual_layers),
          "loss.perceptual_layers must name at least one VGG19 layer, e.g. {conv5_4: 1.0}"),
+        (all(weight >= 0 for weight in loss.perceptual_layers.values())
+         and any(weight > 0 for weight in loss.perceptual_layers.values()),
+         "loss.perceptual_layers weights must be >= 0, at least one of them positive"),
     ]
     for ok, message in checks:
         if not ok:

@@ -122,6 +122,8 @@ def _train(config: TrainConfig, resume: bool, dist: Distributed) -> TrainResult:
     log.message(f"{'resuming' if resume_from else 'starting'} {config.stage} stage at iteration {state.iteration} "
                 f"of {config.training.iterations}: {spec.describe()}, {len(images)} training images, "
                 f"{dist.world_size} process(es) on {device}" + (f", from {resume_from}" if resume_from else ""))
+    if config.stage == "gan":
+        log.message(_gan_summary(config.loss))
     release = state.release
 
     def save() -> Path | None:
@@ -240,8 +242,18 @@ def _step_parts(loss: LossConfig, state: TrainState, perceptual: PerceptualLoss 
     critic = state.critic
     weights = GeneratorLossWeights(loss.perceptual_weight, loss.adversarial_weight, loss.pixel_weight)
     gan = GanParts(dist.wrap(critic.network), critic.network, critic.optimizer, weights, perceptual,
-                   loss.average_gan_terms)
+                   loss.average_gan_terms, loss.gan_type)
     return StepParts(generator, state.optimizer_g, state.scaler, loss.pixel_weight, gan)
+
+
+def _gan_summary(loss: LossConfig) -> str:
+    """The GAN stage's choices in one line: the game, L_percep's layers, the weights of eq. (3)."""
+    game = {"relativistic_average": "relativistic average GAN (L_G^Ra, L_D^Ra)",
+            "standard": "standard GAN (SRGAN's L_G, L_D)"}[loss.gan_type]
+    layers = " + ".join(f"{weight:g}·{name}" for name, weight in loss.perceptual_layers.items())
+    return (f"{game}; L_percep = {layers} ({loss.perceptual_criterion}, VGG19 {loss.vgg_weights}); "
+            f"weights: percep {loss.perceptual_weight:g}, adversarial {loss.adversarial_weight:g}, "
+            f"L1 {loss.pixel_weight:g}")
 
 
 def _diverged(run_dir: Path, iteration: int, what: str) -> str:

@@ -4,6 +4,9 @@
     GAN stage:              L_G = L_percep + λ·L_G^Ra + η·L_1   (eq. 2, 3)   G update
                             L_D^Ra                                (eq. 1)      D update
 
+With `gan_type="standard"` (SRGAN, the ablation's baseline) SRGAN's L_G and L_D take the place of L_G^Ra
+and L_D^Ra; then G's update does not run C on the HR batch, which its loss does not read.
+
 Everything the step needs arrives as arguments; the loop owns scheduling, EMA, logging and checkpoints. What
 only the GAN stage has is one `GanParts`, present or absent as a whole.
 """
@@ -18,11 +21,12 @@ import torch
 from torch import nn
 
 from esrgan.training.losses import (
+    GanType,
     GeneratorLossWeights,
     PerceptualLoss,
+    discriminator_loss,
     generator_loss,
     l1_content_loss,
-    relativistic_average_discriminator_loss,
 )
 
 Autocast = Callable[[], AbstractContextManager[None]]
@@ -44,6 +48,8 @@ class GanParts:
     perceptual: PerceptualLoss
     average_gan_terms: bool
     """Halve L_D^Ra and L_G^Ra as the authors' code does (see `esrgan.training.losses`)."""
+    gan_type: GanType = "relativistic_average"
+    """The game: ESRGAN's relativistic average GAN, or SRGAN's standard one."""
 
 
 @dataclass(frozen=True)
@@ -89,9 +95,10 @@ def train_step(
                 logs = {"l_g_pix": loss_g}
             else:
                 gan.critic.requires_grad_(False)
+                hr_logits = gan.critic(hr) if gan.gan_type == "relativistic_average" else None
                 terms = generator_loss(  # L_percep + λ·L_G^Ra + η·L_1
-                    sr, hr, real_logits=gan.critic(hr), fake_logits=gan.critic(sr),
-                    perceptual_loss=gan.perceptual, weights=gan.weights, average_gan_terms=gan.average_gan_terms,
+                    sr, hr, real_logits=hr_logits, fake_logits=gan.critic(sr), perceptual_loss=gan.perceptual,
+                    weights=gan.weights, gan_type=gan.gan_type, average_gan_terms=gan.average_gan_terms,
                 )
                 loss_g = terms.total
                 logs = {"l_g_total": loss_g, "l_g_percep": terms.perceptual, "l_g_gan": terms.adversarial,
@@ -100,14 +107,12 @@ def train_step(
         scaler.scale(loss_g).backward()
         scaler.step(parts.optimizer)
 
-    # Discriminator update: L_D^Ra on real HR and the generator's detached output.
+    # Discriminator update: L_D^Ra (or SRGAN's L_D) on real HR and the generator's detached output.
     if gan is not None:
         gan.critic.requires_grad_(True)
         with autocast():
             real_logits, fake_logits = gan.discriminator(hr), gan.discriminator(sr.detach())
-            loss_d = relativistic_average_discriminator_loss(
-                real_logits, fake_logits, average_terms=gan.average_gan_terms
-            )
+            loss_d = discriminator_loss(gan.gan_type, real_logits, fake_logits, average_terms=gan.average_gan_terms)
         gan.optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss_d).backward()
         scaler.step(gan.optimizer)

@@ -84,7 +84,8 @@ def check_weights(state: StateDict, source: str) -> None:
 def load_checkpoint(path: Path) -> tuple[ModelSpec, StateDict]:
     """Spec and canonical float state dict of any supported checkpoint file, validated against the arch.
 
-    The spec comes from the tensors' shapes; metadata a file carries may only confirm it.
+    The spec comes from the tensors' shapes; metadata a file carries may only confirm it, and supply what the
+    tensors cannot show (the record's `metadata_only` fields, such as RRDBNet's residual scale).
     """
     state, metadata = read_weights_file(path)
     spec, canonical = to_canonical(state)
@@ -92,6 +93,8 @@ def load_checkpoint(path: Path) -> tuple[ModelSpec, StateDict]:
         stated = spec_from_metadata(metadata)
     except SpecError as error:
         raise CheckpointError(f"{path}: its metadata is invalid: {error}") from None
+    if stated is not None:
+        spec = spec.completed_by(stated)
     if stated is not None and stated != spec:
         raise CheckpointError(
             f"{path}: its metadata describes {stated.describe()}, but its tensors are {spec.describe()}"

@@ -10,9 +10,10 @@ measured gain).
 The residual scales are folded into the last conv of each block, and so is the block's own skip connection:
 s·x is a 3×3 convolution of x whose kernel is s·I at the centre tap and zero elsewhere, so it joins the
 weights of the last conv's x-piece (the piece that reads x anyway). A dense block then needs no addition of
-its own, and an RRDB only its outer one: out = 0.2·(0.2·c₅ + y) + x = (0.04·c₅ + 0.2·y) + x. Without the
-fold, OpenVINO runs the 69 skip additions as separate passes over memory; what the fold saves, and that bf16
-quality is unchanged, is measured by `benchmarks/layer_profile.py --compare-unfolded` (figures in README).
+its own, and an RRDB only its outer one: out = β·(β·c₅ + y) + x = (β²·c₅ + β·y) + x, with the block's own β
+(0.2 in the paper). Without the fold, OpenVINO runs the 69 skip additions as separate passes over memory;
+what the fold saves, and that bf16 quality is unchanged, is measured by
+`benchmarks/layer_profile.py --compare-unfolded` (figures in README).
 
 The rewrite is exact in real arithmetic; in fp32 it differs from the original by rounding only (tested).
 It is for inference graphs: training and checkpoints keep the canonical module.
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from esrgan.archs.rrdbnet.model import LEAKY_SLOPE, RESIDUAL_SCALE, RRDB, ResidualDenseBlock, RRDBNet
+from esrgan.archs.rrdbnet.model import LEAKY_SLOPE, RRDB, ResidualDenseBlock, RRDBNet
 
 
 class SplitInputConv(nn.Module):
@@ -102,7 +103,7 @@ def _add_identity(conv: nn.Conv2d, scale: float) -> None:
 class ConcatFreeRRDB(nn.Module):
     def __init__(self, rrdb: RRDB, fold_skip: bool = True) -> None:
         super().__init__()
-        beta = RESIDUAL_SCALE
+        beta = rrdb.residual_scale
         self.rdb1 = ConcatFreeDenseBlock(rrdb.rdb1, beta, 1.0, fold_skip)
         self.rdb2 = ConcatFreeDenseBlock(rrdb.rdb2, beta, 1.0, fold_skip)
         self.rdb3 = ConcatFreeDenseBlock(rrdb.rdb3, beta * beta, beta, fold_skip)

@@ -17,13 +17,15 @@ from torch import nn
 from torch.nn import functional as F
 
 RESIDUAL_SCALE = 0.2
-"""β in the paper: each residual is multiplied by it before being added back, for stability."""
+"""β in the paper: each residual is multiplied by it before being added back, for stability (Sec. 3.1); the
+paper's study of deeper networks varies it, so every block takes it as an argument."""
 
 LEAKY_SLOPE = 0.2
 """Negative slope of every LeakyReLU in RRDBNet."""
 
 INIT_SCALE = 0.1
-"""The paper's "smaller initialisation": Kaiming-normal weights scaled down by this factor."""
+"""The paper's "smaller initialisation": Kaiming-normal weights scaled down by this factor (only the dense
+blocks: the other convolutions keep PyTorch's default initialisation)."""
 
 
 def scaled_kaiming_init(module: nn.Module, scale: float = INIT_SCALE) -> None:
@@ -40,8 +42,16 @@ def scaled_kaiming_init(module: nn.Module, scale: float = INIT_SCALE) -> None:
 class ResidualDenseBlock(nn.Module):
     """Five densely connected 3×3 convs; the fifth maps back to `num_feat` and is added with scale β."""
 
-    def __init__(self, num_feat: int = 64, num_grow_ch: int = 32, plus: bool = False) -> None:
+    def __init__(
+        self,
+        num_feat: int = 64,
+        num_grow_ch: int = 32,
+        plus: bool = False,
+        residual_scale: float = RESIDUAL_SCALE,
+        init_scale: float = INIT_SCALE,
+    ) -> None:
         super().__init__()
+        self.residual_scale = residual_scale
         self.conv1 = nn.Conv2d(num_feat, num_grow_ch, 3, 1, 1)
         self.conv2 = nn.Conv2d(num_feat + num_grow_ch, num_grow_ch, 3, 1, 1)
         self.conv3 = nn.Conv2d(num_feat + 2 * num_grow_ch, num_grow_ch, 3, 1, 1)
@@ -50,7 +60,7 @@ class ResidualDenseBlock(nn.Module):
         self.lrelu = nn.LeakyReLU(negative_slope=LEAKY_SLOPE, inplace=True)
         # ESRGAN+ (Rakotonirina & Rasoanaivo, 2020): a 1×1 projection of x joins x2, and x2 joins x4.
         self.conv1x1 = nn.Conv2d(num_feat, num_grow_ch, 1, bias=False) if plus else None
-        scaled_kaiming_init(self)
+        scaled_kaiming_init(self, init_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = self.lrelu(self.conv1(x))
@@ -62,21 +72,29 @@ class ResidualDenseBlock(nn.Module):
         if self.conv1x1 is not None:
             x4 = x4 + x2
         x5 = self.conv5(torch.cat((x, x1, x2, x3, x4), 1))
-        return x5 * RESIDUAL_SCALE + x
+        return x5 * self.residual_scale + x
 
 
 class RRDB(nn.Module):
     """Residual-in-Residual Dense Block: three dense blocks inside one more scaled residual (Fig. 4)."""
 
-    def __init__(self, num_feat: int = 64, num_grow_ch: int = 32, plus: bool = False) -> None:
+    def __init__(
+        self,
+        num_feat: int = 64,
+        num_grow_ch: int = 32,
+        plus: bool = False,
+        residual_scale: float = RESIDUAL_SCALE,
+        init_scale: float = INIT_SCALE,
+    ) -> None:
         super().__init__()
-        self.rdb1 = ResidualDenseBlock(num_feat, num_grow_ch, plus)
-        self.rdb2 = ResidualDenseBlock(num_feat, num_grow_ch, plus)
-        self.rdb3 = ResidualDenseBlock(num_feat, num_grow_ch, plus)
+        self.residual_scale = residual_scale
+        self.rdb1 = ResidualDenseBlock(num_feat, num_grow_ch, plus, residual_scale, init_scale)
+        self.rdb2 = ResidualDenseBlock(num_feat, num_grow_ch, plus, residual_scale, init_scale)
+        self.rdb3 = ResidualDenseBlock(num_feat, num_grow_ch, plus, residual_scale, init_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.rdb3(self.rdb2(self.rdb1(x)))
-        return out * RESIDUAL_SCALE + x
+        return out * self.residual_scale + x
 
 
 def default_unshuffle(scale: int) -> int:
@@ -108,6 +126,8 @@ class RRDBNet(nn.Module):
         num_grow_ch: int = 32,
         unshuffle: int | None = None,
         plus: bool = False,
+        residual_scale: float = RESIDUAL_SCALE,
+        init_scale: float = INIT_SCALE,
     ) -> None:
         super().__init__()
         self.scale = scale
@@ -117,7 +137,8 @@ class RRDBNet(nn.Module):
         self.plus = plus
         self.upsamplers = upsampling_steps(scale, self.unshuffle)
         self.conv_first = nn.Conv2d(num_in_ch * self.unshuffle**2, num_feat, 3, 1, 1)
-        self.body = nn.Sequential(*(RRDB(num_feat, num_grow_ch, plus) for _ in range(num_block)))
+        self.body = nn.Sequential(*(RRDB(num_feat, num_grow_ch, plus, residual_scale, init_scale)
+                                    for _ in range(num_block)))
         self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         for step in range(1, self.upsamplers + 1):
             setattr(self, f"conv_up{step}", nn.Conv2d(num_feat, num_feat, 3, 1, 1))

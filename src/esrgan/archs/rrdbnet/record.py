@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -27,7 +27,7 @@ from torch import nn
 
 from esrgan.archs.ncnn_graph import NcnnGraph
 from esrgan.archs.rrdbnet.concat_free import without_concatenation
-from esrgan.archs.rrdbnet.model import RRDBNet, default_unshuffle, upsampling_steps
+from esrgan.archs.rrdbnet.model import INIT_SCALE, RESIDUAL_SCALE, RRDBNet, default_unshuffle, upsampling_steps
 from esrgan.archs.spec import ModelSpec, SpecError, StateDict
 
 _MARKERS = {
@@ -41,18 +41,28 @@ UNSHUFFLE_FACTORS = (1, 2, 4)
 
 @dataclass(frozen=True)
 class RRDBNetSpec(ModelSpec):
-    """RRDBNet's hyper-parameters; `unshuffle` None means Real-ESRGAN's choice for the scale (4 at ×1, 2 at ×2)."""
+    """RRDBNet's hyper-parameters; `unshuffle` None means Real-ESRGAN's choice for the scale (4 at ×1, 2 at ×2).
+
+    `residual_scale` (β) and `init_scale` are the knobs of the paper's study of deeper networks. Neither shows
+    in the tensors: β changes the function, so it is compared and stored in our files' metadata, from which
+    `load_checkpoint` takes it (a file without metadata is taken to use the paper's 0.2); the initialisation
+    scale only shapes a new network, so it is not compared (a stage-2 run may start from weights initialised
+    otherwise) and is kept in the metadata for the record.
+    """
 
     num_feat: int = 64
     num_block: int = 23
     num_grow_ch: int = 32
     unshuffle: int | None = None
     plus: bool = False
+    residual_scale: float = RESIDUAL_SCALE
+    init_scale: float = field(default=INIT_SCALE, compare=False)
 
     arch: ClassVar[str] = "rrdbnet"
     title: ClassVar[str] = "RRDBNet"
     supported_scales: ClassVar[tuple[int, ...]] = (1, 2, 4, 8, 16)
     layouts: ClassVar[tuple[str, ...]] = tuple(_MARKERS)
+    metadata_only: ClassVar[tuple[str, ...]] = ("residual_scale", "init_scale")
 
     def __post_init__(self) -> None:
         if self.unshuffle is None:
@@ -93,10 +103,14 @@ class RRDBNetSpec(ModelSpec):
 
     def build(self) -> nn.Module:
         return RRDBNet(self.in_channels, self.out_channels, self.scale, self.num_feat, self.num_block,
-                       self.num_grow_ch, self.factor, self.plus)
+                       self.num_grow_ch, self.factor, self.plus, self.residual_scale, self.init_scale)
 
     def describe(self) -> str:
         extras = (", ESRGAN+" if self.plus else "") + (f", pixel-unshuffle {self.factor}" if self.factor > 1 else "")
+        if self.residual_scale != RESIDUAL_SCALE:
+            extras += f", residual scale {self.residual_scale:g}"
+        if self.init_scale != INIT_SCALE:
+            extras += f", init scale {self.init_scale:g}"
         return (
             f"RRDBNet x{self.scale} ({self.num_block} blocks, nf {self.num_feat}, gc {self.num_grow_ch}, "
             f"{self.in_channels}->{self.out_channels} channels{extras})"
@@ -128,6 +142,10 @@ class RRDBNetSpec(ModelSpec):
     def to_ncnn(self, state: StateDict) -> NcnnGraph:
         if self.plus:
             raise SpecError(f"{self.describe()}: ESRGAN+'s extra sums have no NCNN form here; export it to ONNX")
+        if self.residual_scale != RESIDUAL_SCALE:
+            # NCNN readers (ours included) recognise RRDBNet by its residual scale of 0.2.
+            raise SpecError(f"{self.describe()}: only the paper's residual scale {RESIDUAL_SCALE} has an NCNN form "
+                            "here; export it to ONNX")
         from esrgan.archs.rrdbnet.ncnn import rrdbnet_to_ncnn
 
         return rrdbnet_to_ncnn(state, self.num_block, self.upsampling_steps, self.factor)

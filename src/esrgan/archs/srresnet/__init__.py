@@ -1,1 +1,1 @@
-"""SRResNet without batch norm: the module (`model.py`) and its record (`record.py`)."""
+"""SRResNet, with or without batch norm: the module (`model.py`) and its record (`record.py`)."""
