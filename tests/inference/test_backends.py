@@ -155,7 +155,7 @@ def test_batched_tiles_equal_one_by_one() -> None:
 
 
 def test_cpu_runs_one_tile_at_a_time() -> None:
-    assert auto_batch_size(FOUR_BLOCKS, CPU, torch.bfloat16, 256, 16) == 1
+    assert auto_batch_size(FOUR_BLOCKS, CPU, torch.bfloat16, 256 + 2 * 16, 256 + 2 * 16) == 1
 
 
 @pytest.mark.parametrize(("length", "tile", "multiple"), [(640, 512, 1), (100, 30, 1), (96, 20, 4), (7, 3, 1)])

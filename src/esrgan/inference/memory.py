@@ -17,6 +17,10 @@ from esrgan.archs.spec import ModelSpec
 MAX_AUTO_TILE = 1024
 MIN_AUTO_TILE = 64
 MAX_AUTO_BATCH = 16
+CPU_BATCH = 1
+"""Inputs per network call on a CPU. Batches of whole 128² images ran slower than one image at a time on an
+idle CPU, for the compact network and RRDBNet alike, and faster only while other processes kept the cores
+busy (`benchmarks/batching.py`); on such a shared machine `--batch` asks for them."""
 MEMORY_FRACTION = 0.25
 """Share of the free memory a tile may use: leaves room for the image itself, its output and the OS."""
 
@@ -49,15 +53,16 @@ def auto_tile_size(spec: ModelSpec, device: torch.device, dtype: torch.dtype) ->
     return max(MIN_AUTO_TILE, min(MAX_AUTO_TILE, side // 8 * 8))
 
 
-def auto_batch_size(spec: ModelSpec, device: torch.device, dtype: torch.dtype, tile: int, pad: int) -> int:
-    """Tiles per network call: on a GPU as many padded tiles as fit the budget; one on a CPU.
+def auto_batch_size(spec: ModelSpec, device: torch.device, dtype: torch.dtype, height: int, width: int) -> int:
+    """Network inputs of `height`×`width` (padded tiles, or whole images) per call: on a GPU as many as fit
+    the memory budget, up to `MAX_AUTO_BATCH`; on a CPU `CPU_BATCH`.
 
-    A GPU needs many pixels in flight to fill its cores, so small tiles are stacked. Two to a few dozen CPU
-    cores are already busy with one tile of a few hundred pixels a side, and a batch there multiplies the
-    activation memory, whose growth out of the caches costs more per pixel than it saves (README, "Performance").
+    A GPU needs many pixels in flight to fill its cores, so small inputs are stacked. Two to a few dozen CPU
+    cores are already busy with one input of a hundred pixels a side, and a batch there multiplies the
+    activation memory, whose growth out of the caches costs more per pixel than it saves (`CPU_BATCH`).
     """
-    if device.type == "cpu" or tile <= 0:
-        return 1
+    if device.type == "cpu":
+        return CPU_BATCH
     element_size = torch.finfo(dtype).bits // 8
-    per_tile = spec.activation_bytes_per_input_pixel(element_size) * (tile + 2 * pad) ** 2
-    return max(1, min(MAX_AUTO_BATCH, int(_budget(device) // per_tile)))
+    per_input = spec.activation_bytes_per_input_pixel(element_size) * height * width
+    return max(1, min(MAX_AUTO_BATCH, int(_budget(device) // per_input)))

@@ -6,7 +6,9 @@ it would have seen in a whole-image pass, which is what makes tiled and untiled 
 
 The image is split into equal tiles no larger than the tile size (a 640-pixel side with tile 512 gives two
 tiles of 320, not 512 + 128), so no tile is a thin sliver whose pad costs more than the tile itself, and the
-only work done twice is the pad. Tiles of the same padded shape go through the network in one batch.
+only work done twice is the pad. Tiles of the same padded shape go through the network in one batch, also
+across images: several images of one size share one grid, and whole images that are one tile each are
+batched like tiles.
 """
 
 from __future__ import annotations
@@ -60,41 +62,46 @@ def tile_grid(height: int, width: int, tile: int, pad: int, multiple: int = 1) -
     ]
 
 
-def tile_batches(tiles: list[Tile], batch: int) -> list[list[Tile]]:
-    """Tiles grouped into batches of up to `batch` tiles that share one padded shape (so they stack)."""
+def tile_batches(tiles: list[Tile], batch: int, images: int = 1) -> list[list[tuple[int, Tile]]]:
+    """The tiles of `images` images that share one grid, as (image, tile) pairs in batches of up to `batch`
+    that share one padded shape (so they stack)."""
     by_shape = sorted(tiles, key=lambda t: t.padded_shape)
+    size = max(batch, 1)
     batches = []
     for _, group in groupby(by_shape, key=lambda t: t.padded_shape):
-        same = list(group)
-        batches += [same[i:i + max(batch, 1)] for i in range(0, len(same), max(batch, 1))]
+        shaped = list(group)
+        same = [(index, piece) for index in range(images) for piece in shaped]
+        batches += [same[i:i + size] for i in range(0, len(same), size)]
     return batches
 
 
 def iterate_tiles(
     network: Callable[[torch.Tensor], torch.Tensor],
-    image: torch.Tensor,
+    images: torch.Tensor,
     scale: int,
     tile: int,
     pad: int,
     batch: int = 1,
     multiple: int = 1,
-) -> Iterator[tuple[Tile, torch.Tensor]]:
-    """Yield each tile with its upscaled, pad-free output (C, (y1-y0)*scale, (x1-x0)*scale).
+) -> Iterator[tuple[int, Tile, torch.Tensor]]:
+    """Yield each tile with its image's index and its upscaled, pad-free output (C, (y1-y0)*scale, (x1-x0)*scale).
 
-    `image` is (1, C, H, W); the network sees batches of up to `batch` tiles of one padded shape.
+    `images` is (N, C, H, W); the network sees batches of up to `batch` tiles of one padded shape, from one
+    image or several (whole images that are one tile each go through together).
     """
-    _, _, height, width = image.shape
-    for group in tile_batches(tile_grid(height, width, tile, pad, multiple), batch):
-        inputs = torch.cat([image[:, :, t.py0:t.py1, t.px0:t.px1] for t in group])
+    count, _, height, width = images.shape
+    for group in tile_batches(tile_grid(height, width, tile, pad, multiple), batch, count):
+        inputs = torch.stack([images[index, :, t.py0:t.py1, t.px0:t.px1] for index, t in group])
         outputs = network(inputs)
-        for piece, output in zip(group, outputs):
+        for (index, piece), output in zip(group, outputs):
             top, left = (piece.y0 - piece.py0) * scale, (piece.x0 - piece.px0) * scale
-            yield piece, output[:, top:top + (piece.y1 - piece.y0) * scale, left:left + (piece.x1 - piece.x0) * scale]
+            yield index, piece, output[:, top:top + (piece.y1 - piece.y0) * scale,
+                                       left:left + (piece.x1 - piece.x0) * scale]
 
 
 def upscale_tiled(
     network: Callable[[torch.Tensor], torch.Tensor],
-    image: torch.Tensor,
+    images: torch.Tensor,
     scale: int,
     tile: int,
     pad: int,
@@ -102,22 +109,25 @@ def upscale_tiled(
     on_tile: Callable[[int, int], None] | None = None,
     batch: int = 1,
     multiple: int = 1,
-) -> np.ndarray:
-    """Assemble the tiled output of a (1, C, H, W) image straight into a numpy array (H*s, W*s, C).
+) -> list[np.ndarray]:
+    """Assemble the tiled outputs of (N, C, H, W) images straight into N numpy arrays (H*s, W*s, C).
 
     Each tile is converted by `to_output` (to the final dtype, usually) as soon as it is computed, so the
     full-resolution image never exists as float32 unless the caller asks for it: the output costs its
     final size plus one batch of float tiles.
     """
-    _, _, height, width = image.shape
-    result: np.ndarray | None = None
-    total = len(tile_grid(height, width, tile, pad, multiple))
-    for done, (piece, output) in enumerate(iterate_tiles(network, image, scale, tile, pad, batch, multiple), 1):
+    count, _, height, width = images.shape
+    results: list[np.ndarray | None] = [None] * count
+    total = count * len(tile_grid(height, width, tile, pad, multiple))
+    tiles = iterate_tiles(network, images, scale, tile, pad, batch, multiple)
+    for done, (index, piece, output) in enumerate(tiles, 1):
         converted = to_output(output)
+        result = results[index]
         if result is None:
-            result = np.empty((height * scale, width * scale, converted.shape[2]), dtype=converted.dtype)
+            result = results[index] = np.empty((height * scale, width * scale, converted.shape[2]), converted.dtype)
         result[piece.y0 * scale:piece.y1 * scale, piece.x0 * scale:piece.x1 * scale] = converted
         if on_tile is not None:
             on_tile(done, total)
-    assert result is not None
-    return result
+    finished = [result for result in results if result is not None]
+    assert len(finished) == count  # every image has at least one tile
+    return finished

@@ -1,13 +1,14 @@
 """The `Upscaler`: a loaded generator plus the options of how to run it, applied to real images.
 
 It takes what image files hold (uint8 or uint16, grey, RGB or RGBA, numpy or PIL) and returns the same
-kind: grey stays grey, alpha is upscaled too, 16-bit stays 16-bit.
+kind: grey stays grey, alpha is upscaled too, 16-bit stays 16-bit. Images of one size can go through the
+network together (`upscale_batch`), each with the result it gets alone.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
@@ -26,7 +27,7 @@ from esrgan.hardware import resolve_device, resolve_precision
 from esrgan.imaging.io import pil_to_array, to_grey
 from esrgan.inference.backends import Backend, create_backend
 from esrgan.inference.memory import auto_batch_size, auto_tile_size
-from esrgan.inference.tiling import upscale_tiled
+from esrgan.inference.tiling import tile_grid, upscale_tiled
 from esrgan.options import UpscaleOptions, check_back_projection, check_outscale
 
 if TYPE_CHECKING:
@@ -74,8 +75,9 @@ class Upscaler:
             if not self.spec.tiles:  # a network with a global receptive field sees the whole image, or it changes
                 tile = 0
             tile = _round_up(tile, self.multiple)
-            batch = (auto_batch_size(self.spec, self.device, dtype, tile, self.tile_pad)
-                     if self.options.batch is None else self.options.batch)
+            side = tile + 2 * self.tile_pad
+            batch = (self.options.batch if self.options.batch is not None
+                     else auto_batch_size(self.spec, self.device, dtype, side, side) if tile > 0 else 1)
             self._paths[dtype] = _Path(backend, tile, batch)
         return self._paths[dtype]
 
@@ -125,25 +127,64 @@ class Upscaler:
         """Super-resolve one image: the network, then `back_projection` iterations toward `image`
         (`esrgan.back_projection`), then a resize to `outscale` × the input size when that differs from the
         network's scale. `on_tile(done, total)` is called after each tile."""
+        return self._upscale_alike([image], outscale, on_tile, back_projection)[0]
+
+    def upscale_batch(
+        self, images: Sequence[np.ndarray], outscale: float | None = None, back_projection: int = 0,
+    ) -> list[np.ndarray]:
+        """Super-resolve images of one shape and pixel type, each exactly as `upscale_array` would, with up
+        to `images_per_call` of them in one network call (their tiles, for images larger than a tile).
+
+        Images of different shapes or pixel types are refused (`ConfigError`), not grouped: the caller knows
+        which of its images may wait for others of their size."""
+        if any(i.shape != images[0].shape or i.dtype != images[0].dtype for i in images):
+            kinds = sorted({f"{i.shape} {i.dtype}" for i in images})
+            raise ConfigError(f"a batch holds images of one shape and pixel type, not {', '.join(kinds)}; "
+                              "group them by shape and pixel type first")
+        return self._upscale_alike(list(images), outscale, None, back_projection)
+
+    def images_per_call(self, height: int, width: int, pixels: np.dtype) -> int:
+        """How many whole `height`×`width` images of the pixel type `pixels` go through the network in one
+        call: `UpscaleOptions.batch` when given, else `memory.auto_batch_size` (as many as fit the free memory,
+        on a CPU only small images). Images larger than one tile go tile by tile, `batch` tiles per call."""
+        if self.options.batch is not None:
+            return self.options.batch
+        padded = _round_up(height, self.multiple), _round_up(width, self.multiple)
+        return auto_batch_size(self.spec, self.device, self.precision_for(np.dtype(pixels)), *padded)
+
+    def _upscale_alike(
+        self, images: list[np.ndarray], outscale: float | None, on_tile: TileCallback | None, back_projection: int,
+    ) -> list[np.ndarray]:
+        """`upscale_array` for images of one shape and pixel type, their network passes batched."""
         check_outscale(outscale)
         check_back_projection(back_projection)
-        if image.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
-            raise ConfigError(f"unsupported pixel type {image.dtype}; use uint8, uint16 or float in [0, 1]")
-        planes = image if image.ndim == 3 else image[..., None]
-        channels = planes.shape[2]
+        if not images:
+            return []
+        dtype, ndim = images[0].dtype, images[0].ndim
+        if dtype not in (np.uint8, np.uint16, np.float32, np.float64):
+            raise ConfigError(f"unsupported pixel type {dtype}; use uint8, uint16 or float in [0, 1]")
+        planes = [image if ndim == 3 else image[..., None] for image in images]
+        channels = planes[0].shape[2]
         if channels not in (1, 2, 3, 4):
             raise ConfigError(f"images have 1 to 4 channels (grey, grey+alpha, RGB, RGBA), not {channels}")
         if self.spec.in_channels == 4:  # the network itself takes RGBA: alpha goes through with the colour
-            result = self._run(_to_rgba(planes), image.dtype, on_tile)
+            results = self._run([_to_rgba(p) for p in planes], dtype, on_tile)
         else:
             has_alpha = channels in (2, 4)
-            colour = planes[..., : channels - has_alpha]
-            result = self._run(_to_channels(colour, self.spec.in_channels), image.dtype, on_tile)
-            if colour.shape[2] == 1 and result.shape[2] > 1:
-                result = to_grey(result)[..., None]
-            if has_alpha and result.shape[2] != 4:
-                alpha = self._upscale_alpha(planes[..., -1:], image.dtype)[..., None]
-                result = np.concatenate([result, alpha], axis=2)
+            colours = [_to_channels(p[..., : channels - has_alpha], self.spec.in_channels) for p in planes]
+            results = self._run(colours, dtype, on_tile)
+            if channels - has_alpha == 1 and results[0].shape[2] > 1:
+                results = [to_grey(result)[..., None] for result in results]
+            if has_alpha and results[0].shape[2] != 4:
+                alphas = self._upscale_alpha([p[..., -1:] for p in planes], dtype)
+                results = [np.concatenate([r, a[..., None]], axis=2) for r, a in zip(results, alphas)]
+        return [self._finish(result, image, outscale, back_projection) for result, image in zip(results, images)]
+
+    def _finish(
+        self, result: np.ndarray, image: np.ndarray, outscale: float | None, back_projection: int,
+    ) -> np.ndarray:
+        """The network's (H·s, W·s, C) result in `image`'s layout, back-projected and resized to `outscale`."""
+        channels = 1 if image.ndim == 2 else image.shape[2]
         # One plane out is a 2-D grey image, unless the caller gave (H, W, 1) and gets its own shape back.
         if result.shape[2] == 1 and (image.ndim == 2 or channels > 1):
             result = result[..., 0]
@@ -153,27 +194,39 @@ class Upscaler:
             result = resize_to_outscale(result, image.shape[0], image.shape[1], outscale)
         return result
 
-    def _upscale_alpha(self, alpha: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    def _upscale_alpha(self, alphas: list[np.ndarray], dtype: np.dtype) -> list[np.ndarray]:
         """Alpha goes through the network too (sharp edges stay sharp), unless it is constant."""
-        height, width = alpha.shape[:2]
-        if alpha.min() == alpha.max():
-            return np.full((height * self.scale, width * self.scale), alpha.flat[0], dtype=alpha.dtype)
-        return to_grey(self._run(_to_channels(alpha, self.spec.in_channels), dtype, None))
+        height, width = alphas[0].shape[:2]
+        constant = [alpha.min() == alpha.max() for alpha in alphas]
+        varying = [_to_channels(a, self.spec.in_channels) for a, flat in zip(alphas, constant) if not flat]
+        upscaled = iter(self._run(varying, dtype, None))
+        return [np.full((height * self.scale, width * self.scale), alpha.flat[0], dtype=alpha.dtype) if flat
+                else to_grey(next(upscaled)) for alpha, flat in zip(alphas, constant)]
 
-    def _run(self, image: np.ndarray, dtype: np.dtype, on_tile: TileCallback | None) -> np.ndarray:
-        height, width = image.shape[:2]
-        tensor = torch.from_numpy(_to_unit_float(image)).permute(2, 0, 1).unsqueeze(0)
+    def _run(self, images: list[np.ndarray], dtype: np.dtype, on_tile: TileCallback | None) -> list[np.ndarray]:
+        """The network's outputs for (H, W, C) images of one shape, batched: whole images that are one tile
+        each `images_per_call` at a time, the tiles of larger ones `batch` at a time. Only the images of one
+        call exist as float32 at a time."""
+        if not images:
+            return []
+        height, width = images[0].shape[:2]
         pad_h, pad_w = (-height) % self.multiple, (-width) % self.multiple
-        if pad_h or pad_w:
-            # Reflection needs the image to be larger than the pad; a 1×1 or 2×2 image is replicated instead.
-            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-            tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode=mode)
         path = self._path(self.precision_for(dtype))
-        output = upscale_tiled(
-            path.backend, tensor, self.scale, path.tile, self.tile_pad, lambda t: _from_unit_float(t, dtype),
-            on_tile, path.batch, self.multiple,
-        )
-        return output[: height * self.scale, : width * self.scale]
+        whole = len(tile_grid(height + pad_h, width + pad_w, path.tile, self.tile_pad, self.multiple)) == 1
+        batch = self.images_per_call(height, width, dtype) if whole else path.batch
+        outputs: list[np.ndarray] = []
+        for start in range(0, len(images), batch):
+            chunk = np.stack([_to_unit_float(image) for image in images[start:start + batch]])
+            tensor = torch.from_numpy(chunk).permute(0, 3, 1, 2)
+            if pad_h or pad_w:
+                # Reflection needs the image to be larger than the pad; a 1×1 or 2×2 image is replicated instead.
+                mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+                tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode=mode)
+            outputs += upscale_tiled(
+                path.backend, tensor, self.scale, path.tile, self.tile_pad, lambda t: _from_unit_float(t, dtype),
+                on_tile, batch, self.multiple,
+            )
+        return [output[: height * self.scale, : width * self.scale] for output in outputs]
 
     def upscale_video(self, source: str | Path, target: str | Path, **options: Any) -> VideoResult:
         """Upscale the video `source` into `target`: frames through the network, the frame timing, audio,

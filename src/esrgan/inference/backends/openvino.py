@@ -9,8 +9,10 @@ where OpenMP's barriers stall whenever one thread is descheduled.
 
 Shapes: the graph is compiled for each input shape it meets (half a second), because a static-shape build
 runs faster than one dynamic-shape build (README, "Performance"). Tiles come grouped by shape
-(`tiling.tile_batches`), so an image costs one build per distinct tile shape; the last `MAX_SHAPES` builds
-are kept, and the one not in use gives back its activation memory.
+(`tiling.tile_batches`), so an image costs one build per distinct tile shape, and a batch of whole images
+(`Upscaler.upscale_batch`) one for its full calls and one for the remainder; the batch is a dimension of the
+shape like any other. The last `MAX_SHAPES` builds are kept, and the one not in use gives back its
+activation memory.
 
 Converting the 23-block network from PyTorch takes tens of seconds, so it happens at the first call, not
 at construction, and the converted graph is kept in the model cache
