@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = collect_inputs(args.inputs, recursive=args.recursive, exclude=output)
     check_output(output, [file.path for file in inputs.files])
     plan = plan_jobs(inputs.files, output, suffix=args.suffix, ext=args.ext, skip_existing=args.skip_existing)
-    jobs = shard.take(plan.jobs) if shard.enabled else plan.jobs
+    jobs = shard.take(plan.jobs)
     report_path = Path(args.report) if args.report else None
     if report_path is not None and shard.enabled:
         report_path = report_path.with_name(f"{report_path.stem}.rank{shard.rank}{report_path.suffix}")
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         for reason in inputs.skipped + plan.clashes:
             print(f"esrgan: skipped: {reason}", file=sys.stderr)
             report.add(Outcome(reason.split(": ")[0], None, "failed", reason))
-        for job in shard.take(plan.existing) if shard.enabled else plan.existing:
+        for job in shard.take(plan.existing):
             report.add(Outcome(job.source, job.target, "skipped", "the output exists"))
         if shard.enabled and not args.quiet:
             print(f"esrgan: {shard.describe()}: {len(jobs)} of {len(plan.jobs)} inputs to do", file=sys.stderr)
@@ -160,11 +160,7 @@ def run(args: argparse.Namespace) -> int:
                 with StopRequest(safe_point, exit_at_once=True) as stop:
                     run_pool(model, workers, jobs, settings, stop, report)
             else:
-                from esrgan.api import load_model  # PyTorch: imported once the arguments are known to be good
-
-                upscaler = load_model(model.name, options=workers[0].options, blend_with=model.blend_with,
-                                      alpha=model.alpha, denoise_strength=model.denoise_strength,
-                                      progress=not args.quiet)
+                upscaler = model.load(workers[0].options, progress=not args.quiet)
                 with StopRequest(safe_point, exit_at_once=True) as stop:
                     run_jobs(upscaler, jobs, settings, stop, report)
         return summarise(report, any(is_video(file.path) for file in inputs.files), args.quiet)

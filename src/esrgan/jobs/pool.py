@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -29,6 +29,9 @@ from esrgan.jobs.plan import Job, JobSettings
 from esrgan.jobs.report import Outcome, Report
 from esrgan.options import UpscaleOptions
 
+if TYPE_CHECKING:
+    from esrgan.inference.upscaler import Upscaler
+
 
 @dataclass(frozen=True)
 class ModelChoice:
@@ -38,6 +41,13 @@ class ModelChoice:
     blend_with: str | None = None
     alpha: float = 0.8
     denoise_strength: float | None = None
+
+    def load(self, options: UpscaleOptions, progress: bool = True) -> Upscaler:
+        """This model as an `Upscaler` run with `options` (PyTorch is imported here, not before)."""
+        from esrgan.api import load_model
+
+        return load_model(self.name, options=options, blend_with=self.blend_with, alpha=self.alpha,
+                          denoise_strength=self.denoise_strength, progress=progress)
 
 
 @dataclass(frozen=True)
@@ -171,10 +181,7 @@ def _work(index: int, model: ModelChoice, worker: Worker, settings: JobSettings,
 
         if worker.cores is not None:
             torch.set_num_threads(len(worker.cores))
-        from esrgan.api import load_model
-
-        upscaler = load_model(model.name, options=worker.options, blend_with=model.blend_with, alpha=model.alpha,
-                              denoise_strength=model.denoise_strength, progress=False)
+        upscaler = model.load(worker.options, progress=False)
     except Exception as error:  # noqa: BLE001 - reported by the parent; the other workers go on
         results.put(("error", index, str(error).splitlines()[0] if str(error) else type(error).__name__))
         return

@@ -48,7 +48,10 @@ class Shard:
         return self.count > 1
 
     def take(self, items: Sequence[T]) -> list[T]:
-        """This process's items: every `count`-th of `items` sorted by their text, from the `rank`-th on."""
+        """This process's items: every `count`-th of `items` sorted by their text, from the `rank`-th on; all of
+        them, in their own order, when the run is not shared."""
+        if not self.enabled:
+            return list(items)
         ordered = sorted(items, key=str)
         return ordered[self.rank :: self.count]
 
