@@ -10,5 +10,6 @@ SUMMARIES: dict[str, str] = {
     "sweep": "perception-distortion sweep of network vs image interpolation",
     "train": "train a generator from a YAML config",
     "export": "export a generator to ONNX",
+    "serve": "a local web page to upscale, compare and blend models",
 }
 """One line per sub-command for `esrgan --help`, kept here so that listing them imports none of them."""

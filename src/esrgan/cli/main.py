@@ -12,7 +12,7 @@ from esrgan.errors import EsrganError
 Register = Callable[[argparse._SubParsersAction], None]
 
 SUBCOMMANDS: tuple[str, ...] = (
-    "upscale", "models", "convert", "interpolate", "evaluate", "prepare", "sweep", "train", "export",
+    "upscale", "models", "convert", "interpolate", "evaluate", "prepare", "sweep", "train", "export", "serve",
 )
 """Modules of `esrgan.cli`, each exposing `register(subparsers)`; the parser they add sets `func(args) -> int`.
 Their one-line summaries are `esrgan.cli.SUMMARIES`."""
@@ -49,6 +49,9 @@ def registrar(command: str) -> Register:
         case "export":
             from esrgan.cli import export
             return export.register
+        case "serve":
+            from esrgan.cli import serve
+            return serve.register
     raise KeyError(command)
 
 
