@@ -7,6 +7,7 @@ codec, every frame is exactly the network's output for the decoded input frame.
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,9 +16,10 @@ import pytest
 
 from esrgan.errors import ConfigError, VideoError
 from esrgan.inference.upscaler import Upscaler
-from esrgan.video.frames import Frame, upscaled_frames
+from esrgan.video.frames import Frame, SkippedFrame, upscaled_frames
 from esrgan.video.job import upscale_video
 from tests.video.clips import make_clip, read_clip, tiny_upscaler
+from tests.video.test_hostile import corrupt_frame
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -83,6 +85,25 @@ def test_the_frame_iterator_yields_the_network_output(tmp_path: Path, upscaler: 
         np.testing.assert_array_equal(frame.image, upscaler.upscale_array(image, outscale=2))
 
 
+def test_frames_batched_several_per_call_equal_one_at_a_time_around_a_lost_frame(
+    tmp_path: Path, upscaler: Upscaler
+) -> None:
+    """`--batch 4`: frames go through the network four at a time, a lost frame passes through in its place."""
+    source = corrupt_frame(tmp_path)
+    batched = Upscaler(upscaler.model, upscaler.spec, dataclasses.replace(upscaler.options, batch=4))
+    calls: list[int] = []
+    batch = batched.upscale_batch
+    batched.upscale_batch = lambda images, *a: calls.append(len(images)) or batch(images, *a)  # type: ignore[method-assign]
+    frames = list(upscaled_frames(batched, source))
+    assert [f.index for f in frames] == list(range(12)) and isinstance(frames[5], SkippedFrame)
+    assert calls == [4, 4, 2]  # 0-3 | 4 alone (through upscale_array), as 5 is lost | 6-9 | 10-11
+    for frame, alone in zip(frames, upscaled_frames(upscaler, source), strict=True):
+        assert type(frame) is type(alone)
+        if isinstance(frame, Frame) and isinstance(alone, Frame):  # PyTorch's batched float sums may differ
+            difference = np.abs(frame.image.astype(int) - alone.image.astype(int))  # by 1e-7: a level, rarely
+            assert difference.max() <= 1 and np.count_nonzero(difference) < 10
+
+
 def test_odd_output_sizes_are_padded_for_subsampled_chroma(tmp_path: Path, upscaler: Upscaler) -> None:
     source = make_clip(tmp_path / "odd.mkv", width=33, height=25, codec="ffv1", pix_fmt="bgr0", frames=6)
     result = upscale_video(upscaler, source, tmp_path / "odd_x1.mp4", outscale=1, progress=False)
@@ -110,6 +131,9 @@ class Nearest:
     def upscale_array(self, image: np.ndarray, outscale: float | None = None, on_tile: object = None,
                       back_projection: int = 0) -> np.ndarray:
         return np.repeat(np.repeat(image, self.scale, axis=0), self.scale, axis=1)
+
+    def images_per_call(self, height: int, width: int, pixels: np.dtype) -> int:
+        return 1
 
     def fingerprint(self) -> str:
         return "nearest"

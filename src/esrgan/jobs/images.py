@@ -1,11 +1,13 @@
 """Images through one `Upscaler`: the next image is decoded and the last one encoded on background threads
-while the network runs; each image's outcome goes to the report, and one bad image never stops the others."""
+while the network runs; consecutive images of one size go through the network together where the `Upscaler`
+takes several per call (a GPU; `--batch N` anywhere); each image's outcome goes to the report, and one bad
+image never stops the others."""
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from functools import partial
 from typing import TYPE_CHECKING
@@ -23,6 +25,9 @@ from esrgan.jobs.report import Outcome, Report
 if TYPE_CHECKING:
     from esrgan.inference.upscaler import Upscaler
 
+Done = tuple[Job, "np.ndarray | Exception"]
+"""A job with its decoded (or upscaled) image, or what went wrong with it."""
+
 
 def upscale_images(
     upscaler: Upscaler, jobs: Iterable[Job], settings: JobSettings, stop: StopRequest, report: Report,
@@ -36,27 +41,31 @@ def upscale_images(
     with BackgroundWriter() as writer:
         loads = prefetched(jobs, partial(read_input, settings=settings))
         bar = tqdm(loads, total=total, desc="images", unit="img", disable=settings.quiet)
-        for job, loaded in bar:
+        for run in same_size_runs(bar, upscaler.images_per_call):
             started = time.perf_counter()
             try:
                 stop.check()
-                image = loaded.result()
-                upscaled = run_interruptibly(partial(upscale_image, upscaler, image, job, settings, stop))
-                result, notes = fit_for_format(upscaled, job.target.suffix)
+                upscaled = upscale_run(upscaler, run, settings, stop)
             except StopRequested:
                 stopped = True
                 break
-            except (ImageReadError, ImageWriteError) as error:
-                _failed(report, job, str(error), "skipped: ")
-                continue
-            except Exception as error:  # noqa: BLE001 - one image's failure must not stop the others
-                detail = str(error).splitlines()[0] if str(error) else ""
-                _failed(report, job, f"{job.source}: failed: {type(error).__name__}: {detail}")
-                continue
-            for reason, action in notes:
-                tqdm.write(f"esrgan: note: {job.target.name}: {reason}: {action}", file=sys.stderr)
-            write = writer.submit(partial(write_image, job.target, result, overwrite=settings.overwrite))
-            writes.append((job, time.perf_counter() - started, write))
+            seconds = (time.perf_counter() - started) / len(run)
+            for job, outcome in upscaled:
+                try:
+                    if isinstance(outcome, Exception):
+                        raise outcome
+                    result, notes = fit_for_format(outcome, job.target.suffix)
+                except (ImageReadError, ImageWriteError) as error:
+                    _failed(report, job, str(error), "skipped: ")
+                    continue
+                except Exception as error:  # noqa: BLE001 - one image's failure must not stop the others
+                    detail = str(error).splitlines()[0] if str(error) else ""
+                    _failed(report, job, f"{job.source}: failed: {type(error).__name__}: {detail}")
+                    continue
+                for reason, action in notes:
+                    tqdm.write(f"esrgan: note: {job.target.name}: {reason}: {action}", file=sys.stderr)
+                write = writer.submit(partial(write_image, job.target, result, overwrite=settings.overwrite))
+                writes.append((job, seconds, write))
         bar.close()
     for job, seconds, write in writes:
         failure = write.exception()
@@ -67,6 +76,70 @@ def upscale_images(
         else:
             raise failure
     return stopped
+
+
+def same_size_runs(
+    loads: Iterable[tuple[Job, Future[np.ndarray]]], per_call: Callable[[int, int, np.dtype], int],
+) -> Iterator[list[Done]]:
+    """The decoded images in their order, cut into runs of consecutive images of one shape and pixel type,
+    each at most `per_call(height, width, dtype)` long (1: one image at a time). A job whose image could not be
+    read is a run of its own, holding the error. Only neighbours are grouped, so no image waits for a
+    later one and the outputs appear in the input order."""
+    items = iter(loads)
+    waiting: Done | None = None
+    while (first := waiting or _next_done(items)) is not None:
+        waiting = None
+        run = [first]
+        image = first[1]
+        if isinstance(image, np.ndarray):
+            limit = per_call(image.shape[0], image.shape[1], image.dtype)
+            while len(run) < limit and (following := _next_done(items)) is not None:
+                other = following[1]
+                if not (isinstance(other, np.ndarray) and other.shape == image.shape and other.dtype == image.dtype):
+                    waiting = following
+                    break
+                run.append(following)
+        yield run
+
+
+def _next_done(items: Iterator[tuple[Job, Future[np.ndarray]]]) -> Done | None:
+    try:
+        job, loaded = next(items)
+    except StopIteration:
+        return None
+    try:
+        return job, loaded.result()
+    except Exception as error:  # noqa: BLE001 - reported for this job alone
+        return job, error
+
+
+def upscale_run(upscaler: Upscaler, run: list[Done], settings: JobSettings, stop: StopRequest) -> list[Done]:
+    """Each image of a same-size run upscaled: one network pass for the run when it holds several images (if
+    that pass fails, each image is tried alone, so one image's trouble stays its own), else with tile
+    progress. Errors come back in place of the images; only a stop request is raised."""
+    images = [image for _, image in run if isinstance(image, np.ndarray)]
+    if len(images) > 1:
+        try:
+            batch = partial(upscaler.upscale_batch, images, settings.outscale, settings.back_projection)
+            return [(job, upscaled) for (job, _), upscaled in zip(run, run_interruptibly(batch), strict=True)]
+        except StopRequested:
+            raise
+        except Exception:  # noqa: BLE001 - retried image by image below, where the error is reported
+            pass
+    return [(job, _upscale_one(upscaler, image, job, settings, stop)) for job, image in run]
+
+
+def _upscale_one(
+    upscaler: Upscaler, image: np.ndarray | Exception, job: Job, settings: JobSettings, stop: StopRequest,
+) -> np.ndarray | Exception:
+    if isinstance(image, Exception):
+        return image
+    try:
+        return run_interruptibly(partial(upscale_image, upscaler, image, job, settings, stop))
+    except StopRequested:
+        raise
+    except Exception as error:  # noqa: BLE001 - reported for this job alone
+        return error
 
 
 def _failed(report: Report, job: Job, reason: str, prefix: str = "", *, at_end: bool = False) -> None:

@@ -126,13 +126,36 @@ def upscale_frames(
     upscaler: Upscaler, frames: Iterator[Frame | SkippedFrame], outscale: float | None = None,
     on_tile: TileCallback | None = None, back_projection: int = 0,
 ) -> Generator[Frame | SkippedFrame, None, None]:
-    """Each frame through the network (`Upscaler.upscale_array`); skipped frames pass through."""
+    """Each frame through the network (`Upscaler.upscale_array`), in order; skipped frames pass through.
+    Where the `Upscaler` takes several frames of this size per call (a GPU; `--batch N`), that many go
+    through the network together (`Upscaler.upscale_batch`: the same pixels), without tile progress."""
+    waiting: list[Frame] = []
+    per_call = 1
+
+    def upscaled() -> Iterator[Frame]:
+        if len(waiting) == 1:
+            images = [upscaler.upscale_array(waiting[0].image, outscale, on_tile, back_projection)]
+        else:
+            images = upscaler.upscale_batch([f.image for f in waiting], outscale, back_projection)
+        done = [Frame(f.index, f.pts, f.duration, f.time, image) for f, image in zip(waiting, images, strict=True)]
+        waiting.clear()
+        return iter(done)
+
     for frame in frames:
         if isinstance(frame, SkippedFrame):
+            if waiting:
+                yield from upscaled()
             yield frame
-        else:
-            image = upscaler.upscale_array(frame.image, outscale, on_tile, back_projection)
-            yield Frame(frame.index, frame.pts, frame.duration, frame.time, image)
+            continue
+        if waiting and frame.image.shape != waiting[0].image.shape:  # a stream may change size midway
+            yield from upscaled()
+        if not waiting:
+            per_call = upscaler.images_per_call(frame.image.shape[0], frame.image.shape[1], frame.image.dtype)
+        waiting.append(frame)
+        if len(waiting) >= per_call:
+            yield from upscaled()
+    if waiting:
+        yield from upscaled()
 
 
 def upscaled_frames(
