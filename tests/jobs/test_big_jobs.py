@@ -98,6 +98,24 @@ def test_two_inputs_for_one_output_are_refused_one_line_each(
     assert "its output" in capsys.readouterr().err and [p.name for p in (tmp_path / "out").iterdir()] == ["a.png"]
 
 
+def test_the_report_names_each_input_left_out_by_its_whole_path(
+    tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Names with ": " in them (a camera's time stamp) are named whole, not cut where the reason begins."""
+    picture(tmp_path / "in" / "10: 30.png", 0)
+    picture(tmp_path / "in" / "10: 30.jpg", 1)
+    os.mkfifo(tmp_path / "at 11: 00.png")
+    report = tmp_path / "report.jsonl"
+    assert upscale(tmp_path / "in", tmp_path / "at 11: 00.png", tmp_path / "gone: 1.png", "-o", tmp_path / "out",
+                   "--ext", "png", "--weights", tiny_checkpoint, "--report", report) == 1
+    failed = {r["input"]: r["reason"] for r in map(json.loads, report.read_text().splitlines())
+              if r["status"] == "failed"}
+    assert sorted(failed) == sorted(str(p) for p in (tmp_path / "in" / "10: 30.png", tmp_path / "at 11: 00.png",
+                                                     tmp_path / "gone: 1.png"))
+    assert all(reason.startswith(f"{name}: ") for name, reason in failed.items())
+    assert len(capsys.readouterr().err.splitlines()) >= 3
+
+
 @pytest.mark.parametrize(("options", "message"), [
     (["--skip-existing", "--overwrite"], "--skip-existing leaves existing outputs alone"),
 ])

@@ -140,9 +140,9 @@ def run(args: argparse.Namespace) -> int:
     if report_path is not None and shard.enabled:
         report_path = report_path.with_name(f"{report_path.stem}.rank{shard.rank}{report_path.suffix}")
     with Report(report_path) as report:
-        for reason in inputs.skipped + plan.clashes:
+        for source, reason in [*inputs.skipped.items(), *plan.clashes.items()]:
             print(f"esrgan: skipped: {reason}", file=sys.stderr)
-            report.add(Outcome(reason.split(": ")[0], None, "failed", reason))
+            report.add(Outcome(source, None, "failed", reason))
         for job in shard.take(plan.existing):
             report.add(Outcome(job.source, job.target, "skipped", "the output exists"))
         if shard.enabled and not args.quiet:

@@ -27,8 +27,9 @@ class InputFile:
 @dataclass
 class Inputs:
     files: list[InputFile] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    """One line per named thing that is not a readable image or video file: why it was left out."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Each named thing that is not a readable image or video file (a path or a pattern, as given or found),
+    with the line saying why it was left out."""
 
 
 def collect_inputs(arguments: list[str], *, recursive: bool = False, exclude: Path | None = None) -> Inputs:
@@ -49,15 +50,15 @@ def collect_inputs(arguments: list[str], *, recursive: bool = False, exclude: Pa
         if reason is None:
             found.files.append(InputFile(path, relative))
         else:
-            found.skipped.append(reason)
+            found.skipped[str(path)] = reason
 
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
             names = _folder(path, recursive, excluded)
             if not names:
-                found.skipped.append(f"{path}: no images or videos in this folder"
-                                     f"{' tree' if recursive else ''} ({', '.join(sorted(INPUT_SUFFIXES))})")
+                found.skipped[str(path)] = (f"{path}: no images or videos in this folder"
+                                            f"{' tree' if recursive else ''} ({', '.join(sorted(INPUT_SUFFIXES))})")
             for name in names:
                 take(name, name.relative_to(path))
         elif os.path.lexists(path):
@@ -65,15 +66,14 @@ def collect_inputs(arguments: list[str], *, recursive: bool = False, exclude: Pa
         elif glob.has_magic(argument):
             matches = sorted(Path(p) for p in glob.glob(argument, recursive=recursive) if _wanted(Path(p)))
             if not matches:
-                found.skipped.append(f"{argument}: the pattern matches no images or videos")
+                found.skipped[argument] = f"{argument}: the pattern matches no images or videos"
             for match in matches:
                 take(match, Path(match.name))
         else:
-            found.skipped.append(f"{path}: no such file or folder")
+            found.skipped[str(path)] = f"{path}: no such file or folder"
     found.files = list({file.path: file for file in found.files}.values())
-    found.skipped = list(dict.fromkeys(found.skipped))
     if not found.files:
-        raise ImageReadError("; ".join(found.skipped) if found.skipped else "no inputs")
+        raise ImageReadError("; ".join(found.skipped.values()) if found.skipped else "no inputs")
     return found
 
 

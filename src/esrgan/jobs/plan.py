@@ -65,8 +65,8 @@ class Plan:
     existing: list[Job] = field(default_factory=list)
     """Jobs whose output is already there, left out with `skip_existing`: done by an earlier run (outputs
     appear only complete, by an atomic rename)."""
-    clashes: list[str] = field(default_factory=list)
-    """One line per input whose output another input of the run already claims."""
+    clashes: dict[str, str] = field(default_factory=dict)
+    """Each input whose output another input of the run already claims, with the line saying so."""
 
 
 def plan_jobs(
@@ -78,8 +78,8 @@ def plan_jobs(
     for file in files:
         target = target_for(file, output, len(files) == 1, suffix, ext)
         if (first := claimed.setdefault(target, file.path)) != file.path:
-            plan.clashes.append(f"{file.path}: its output {target} is also that of {first}; rename one, or run "
-                                "them separately or with another --suffix")
+            plan.clashes[str(file.path)] = (f"{file.path}: its output {target} is also that of {first}; rename one, "
+                                            "or run them separately or with another --suffix")
             continue
         job = Job(file.path, target)
         (plan.existing if skip_existing and target.exists() else plan.jobs).append(job)
