@@ -111,6 +111,26 @@ def test_a_full_disk_during_a_save_is_one_line_and_loses_nothing(
     assert train(config, resume=True).iteration == 4
 
 
+def test_a_full_disk_under_the_logs_is_said_once_and_the_training_goes_on(
+    tmp_path: Path, small_images: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """train.log and metrics.jsonl fill up after a few lines: one warning, and the run ends with its checkpoints."""
+    config = tiny_config(tmp_path, small_images)
+    real_open = builtins.open
+
+    def logs_on_a_full_disk(file: str | os.PathLike, mode: str = "r", *args: Any, **kwargs: Any) -> IO[Any]:
+        if mode == "a" and Path(file).name in ("train.log", "metrics.jsonl"):
+            return io.TextIOWrapper(io.BufferedWriter(DiskFile(file, room=200)), encoding="utf-8")
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", logs_on_a_full_disk)
+    assert train(config).iteration == 4
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "cannot write the run's log" in line]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0]
+    assert (checkpoint_dir(config.run_dir) / "iter_00000004.pt").is_file()
+    assert (config.run_dir / "net_g.safetensors").is_file()
+
+
 def test_a_full_disk_while_writing_the_generator_keeps_the_new_training_state(
     tmp_path: Path, small_images: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,12 +6,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 from tqdm import tqdm
 
 from esrgan.atomic import atomic_write
+from esrgan.errors import ImageWriteError
 from esrgan.imaging.io import write_image
 from esrgan.training.config import TrainConfig, dump_config
 
@@ -25,6 +26,7 @@ class RunLog:
 
     def __init__(self, run_dir: Path, config: TrainConfig, *, enabled: bool, start: int) -> None:
         self.enabled = enabled
+        self.write_failed = False
         self.run_dir = run_dir
         self.writer: SummaryWriter | None = None
         self.bar: tqdm[Any] | None = None
@@ -52,8 +54,7 @@ class RunLog:
         if not self.enabled:
             return
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}"
-        self.text.write(line + "\n")
-        self.text.flush()
+        self._append(self.text, line)
         (self.bar.write if self.bar is not None else print)(line)
 
     def scalars(self, iteration: int, values: dict[str, float], prefix: str = "") -> None:
@@ -61,8 +62,7 @@ class RunLog:
             return
         elapsed = time.monotonic() - self.started
         record = {"iteration": iteration, **{prefix + k: v for k, v in values.items()}, "elapsed_s": round(elapsed, 2)}
-        self.jsonl.write(json.dumps(record) + "\n")
-        self.jsonl.flush()
+        self._append(self.jsonl, json.dumps(record))
         shown = " ".join(f"{prefix}{k} {v:.4g}" for k, v in values.items())
         if self.bar is not None:
             self.bar.update(iteration - self.bar.n)
@@ -71,8 +71,7 @@ class RunLog:
         else:
             rate = (iteration - self.start_iteration) / max(elapsed, 1e-9)
             line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} iter {iteration} {shown} ({rate:.3f} it/s)"
-            self.text.write(line + "\n")
-            self.text.flush()
+            self._append(self.text, line)
             if self.bar is not None:
                 self.bar.set_postfix_str(shown, refresh=False)
             else:
@@ -86,9 +85,28 @@ class RunLog:
             return
         folder = self.run_dir / "samples" / f"iter_{iteration:08d}"
         for name, image in zip(names, images):
-            write_image(folder / f"{name}.png", image, overwrite=True)
+            try:
+                write_image(folder / f"{name}.png", image, overwrite=True)
+            except ImageWriteError as error:
+                self._cannot_write(str(error))
             if self.writer is not None:
                 self.writer.add_image(f"val/{name}", image, iteration, dataformats="HWC")
+
+    def _append(self, handle: TextIO, line: str) -> None:
+        """A line added to a log file. A failed write (a full disk, a lost mount) is said once on stderr and
+        the run goes on: losing log lines must not cost the training; the checkpoint saves say whether the disk
+        still holds what matters."""
+        try:
+            handle.write(line + "\n")
+            handle.flush()
+        except OSError as error:
+            self._cannot_write(f"{handle.name}: {error.strerror or error}")
+
+    def _cannot_write(self, reason: str) -> None:
+        if not self.write_failed:
+            self.write_failed = True
+            print(f"esrgan: warning: cannot write the run's log ({reason}); training goes on, and this is said "
+                  "once", file=sys.stderr)
 
     def __enter__(self) -> RunLog:
         return self
@@ -103,5 +121,8 @@ class RunLog:
             self.bar.close()
         if self.writer is not None:
             self.writer.close()
-        self.text.close()
-        self.jsonl.close()
+        for handle in (self.text, self.jsonl):
+            try:
+                handle.close()
+            except OSError:  # the lines it still held could not be written: said once already
+                pass
