@@ -11,7 +11,7 @@ from pathlib import Path
 TEMP_MARKER = ".part"
 """Temp files are named `.{stem}.{random}.part{suffix}`: hidden, and recognisable as never finished."""
 
-_TEMP_NAME = re.compile(rf"\..+\.[a-z0-9_]{{8}}{re.escape(TEMP_MARKER)}(\.[^.]+)?")
+_TEMP_NAME = re.compile(rf"\.(.+)\.[a-z0-9_]{{8}}{re.escape(TEMP_MARKER)}(\.[^.]+)?")
 """The temp name of `atomic_write` (`tempfile.mkstemp` draws 8 characters from [a-z0-9_])."""
 
 
@@ -52,3 +52,19 @@ def leftover_temp_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if _TEMP_NAME.fullmatch(p.name) and p.is_file())
+
+
+def unfinished_writes(targets: list[Path]) -> list[Path]:
+    """The temp files that interrupted writes of `targets` left (see `leftover_temp_files`): a process that is
+    about to write those targets owns them, so it may remove these. One listing per folder, however many
+    targets it holds."""
+    wanted: dict[Path, set[str]] = {}
+    for target in targets:
+        wanted.setdefault(Path(target).parent, set()).add(Path(target).name)
+    found = []
+    for folder, names in wanted.items():
+        for temp in leftover_temp_files(folder):
+            match = _TEMP_NAME.fullmatch(temp.name)
+            if match is not None and f"{match[1]}{match[2] or ''}" in names:
+                found.append(temp)
+    return found

@@ -126,6 +126,24 @@ def test_contradictory_options(tmp_path: Path, tiny_checkpoint: Path, capsys: py
     assert message in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
+def test_the_temp_files_of_interrupted_writes_are_removed_only_for_this_runs_outputs(
+    tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `kill -9` leaves a write's hidden temp file; the run that writes that output again removes it, and
+    leaves alone any other (another process's write in progress looks the same)."""
+    picture(tmp_path / "in" / "a.b.png", 0)
+    picture(tmp_path / "in" / "c.png", 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    ours, theirs = out / ".a.b.k3x_9q2z.part.png", out / ".other.abcd1234.part.png"
+    for temp in (ours, theirs):
+        temp.write_bytes(b"half an image")
+    loud = [option for option in RUN if option != "--quiet"]
+    assert main(["upscale", *loud, str(tmp_path / "in"), "-o", str(out), "--weights", str(tiny_checkpoint)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [theirs.name, "a.b.png", "c.png"]
+    assert "esrgan: removed 1 unfinished file(s) that an interrupted run left" in capsys.readouterr().err
+
+
 def command(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "esrgan", "upscale", *RUN, *map(str, args)]
 
@@ -160,8 +178,8 @@ def test_a_killed_run_rerun_with_skip_existing_equals_one_uninterrupted_run(
                            env=ENV, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert f"{len(finished)} skipped (already there)" in again.stderr
-    final = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-    assert final == sorted(p.name for p in (tmp_path / "whole").iterdir())
+    final = sorted(p.name for p in out.iterdir())
+    assert final == sorted(p.name for p in (tmp_path / "whole").iterdir()), "no temp file is left either"
     for name in final:
         assert np.array_equal(read_image(out / name), read_image(tmp_path / "whole" / name))
 

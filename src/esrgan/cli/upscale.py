@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from esrgan.atomic import unfinished_writes
 from esrgan.cli import SUMMARIES
 from esrgan.cli.options import add_model_arguments, add_runtime_arguments, runtime_options
 from esrgan.defaults import DEFAULT_MODEL
@@ -145,6 +146,12 @@ def run(args: argparse.Namespace) -> int:
             report.add(Outcome(source, None, "failed", reason))
         for job in shard.take(plan.existing):
             report.add(Outcome(job.source, job.target, "skipped", "the output exists"))
+        if leftovers := unfinished_writes([job.target for job in jobs]):
+            for temp in leftovers:  # this process writes those targets now, so their temp files are its own
+                temp.unlink(missing_ok=True)
+            if not args.quiet:
+                print(f"esrgan: removed {len(leftovers)} unfinished file(s) that an interrupted run left beside "
+                      "its outputs", file=sys.stderr)
         if shard.enabled and not args.quiet:
             print(f"esrgan: {shard.describe()}: {len(jobs)} of {len(plan.jobs)} inputs to do", file=sys.stderr)
         if jobs:
