@@ -72,6 +72,22 @@ def test_a_cache_that_cannot_be_written_is_skipped_with_one_warning(
     assert not any(p.name.startswith(".part-") for p in (tmp_path / "openvino").iterdir())
 
 
+def test_two_processes_caching_the_same_graph_at_once_is_no_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Workers started together all miss the cache and convert; the first to finish keeps its graph, the others'
+    renames find the folder taken, which is as good as done."""
+    monkeypatch.setenv("ESRGAN_HOME", str(tmp_path))
+    x = torch.rand(1, 3, 8, 8)
+    first, second = backend(), backend()
+    monkeypatch.setattr(second, "_read_cached", lambda path: None)  # it looked before the first one kept it
+    expected = first(x)
+    capsys.readouterr()
+    assert torch.equal(second(x), expected)
+    assert warnings_in(capsys) == []
+    assert [p.name for p in (tmp_path / "openvino").iterdir()] == [cached_folder(tmp_path).name]
+
+
 def test_an_esrgan_home_that_cannot_be_created_still_upscales(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -156,6 +156,8 @@ class OpenVinoBackend:
             os.chmod(temp, 0o777 & ~umask)
             os.replace(temp, folder)
         except (OSError, RuntimeError) as error:  # OpenVINO reports a full disk as a RuntimeError
+            if (folder / "model.xml").is_file():
+                return  # another process (a worker beside this one) cached the same graph first: nothing lost
             reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
             cache_warning(f"cannot write the model cache in {folder.parent} ({reason}); running without it")
         finally:
