@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from esrgan.errors import ImageReadError
+from esrgan.inference.pipeline import same_size_runs
 from esrgan.inference.upscaler import Upscaler
-from esrgan.jobs.images import same_size_runs
+from esrgan.jobs.images import decoded, image_of
 from esrgan.jobs.plan import Job
 from tests.jobs.test_big_jobs import outputs, picture, upscale
 
@@ -33,10 +34,11 @@ def test_only_neighbours_of_one_shape_and_pixel_type_are_grouped_up_to_the_limit
     images: list[np.ndarray | Exception] = [small, small, small, large, small, ImageReadError("x: truncated"),
                                             small, deep, small]
     jobs = [Job(Path(f"{i}.png"), Path(f"out/{i}.png")) for i in range(len(images))]
-    runs = list(same_size_runs(zip(jobs, map(loaded, images), strict=True), lambda h, w, dtype: 2))
+    runs = list(same_size_runs(decoded(zip(jobs, map(loaded, images), strict=True)), image_of, lambda h, w, d: 2))
     assert [[int(job.source.stem) for job, _ in run] for run in runs] == [[0, 1], [2], [3], [4], [5], [6], [7], [8]]
     assert isinstance(runs[4][0][1], ImageReadError)
-    one_at_a_time = list(same_size_runs(zip(jobs, map(loaded, images), strict=True), lambda h, w, dtype: 1))
+    one_at_a_time = list(same_size_runs(decoded(zip(jobs, map(loaded, images), strict=True)), image_of,
+                                       lambda h, w, d: 1))
     assert [len(run) for run in one_at_a_time] == [1] * len(images)
 
 

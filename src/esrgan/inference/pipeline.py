@@ -7,9 +7,12 @@ Both image libraries and PyTorch release the GIL in their heavy parts, so the th
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
+
+import numpy as np
 
 Item = TypeVar("Item")
 Loaded = TypeVar("Loaded")
@@ -30,6 +33,31 @@ def prefetched(
             if len(pending) > depth:
                 yield pending.pop(0)
         yield from pending
+
+
+def same_size_runs(
+    items: Iterable[Item], image_of: Callable[[Item], np.ndarray | None],
+    per_call: Callable[[int, int, np.dtype], int],
+) -> Iterator[list[Item]]:
+    """`items` in their order, cut into runs of neighbours whose images share shape and pixel type, each at
+    most `per_call(height, width, dtype)` long (that of the run's first image; 1: one at a time): what one
+    network call can take together. An item without an image (`image_of` gives None: an unreadable file, a
+    lost frame) is a run of its own. Only neighbours are grouped, so nothing waits for a later item, and an
+    item is read from `items` only when its run could still take it."""
+    iterator = iter(items)
+    held: list[Item] = []  # the item that ended the run before: the first of the next
+    while held or (held := list(itertools.islice(iterator, 1))):
+        run = [held.pop()]
+        first = image_of(run[0])
+        if first is not None:
+            limit = per_call(first.shape[0], first.shape[1], first.dtype)
+            while len(run) < limit and (following := list(itertools.islice(iterator, 1))):
+                image = image_of(following[0])
+                if image is None or image.shape != first.shape or image.dtype != first.dtype:
+                    held = following
+                    break
+                run += following
+        yield run
 
 
 class BackgroundWriter:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from functools import partial
 from typing import TYPE_CHECKING
@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from esrgan.errors import ImageReadError, ImageWriteError
 from esrgan.imaging.io import fit_for_format, frame_count, read_image, write_image
-from esrgan.inference.pipeline import BackgroundWriter, prefetched
+from esrgan.inference.pipeline import BackgroundWriter, prefetched, same_size_runs
 from esrgan.interrupts import StopRequest, StopRequested, run_interruptibly
 from esrgan.jobs.plan import Job, JobSettings
 from esrgan.jobs.report import Outcome, Report
@@ -41,7 +41,7 @@ def upscale_images(
     with BackgroundWriter() as writer:
         loads = prefetched(jobs, partial(read_input, settings=settings))
         bar = tqdm(loads, total=total, desc="images", unit="img", disable=settings.quiet)
-        for run in same_size_runs(bar, upscaler.images_per_call):
+        for run in same_size_runs(decoded(bar), image_of, upscaler.images_per_call):
             started = time.perf_counter()
             try:
                 stop.check()
@@ -78,39 +78,17 @@ def upscale_images(
     return stopped
 
 
-def same_size_runs(
-    loads: Iterable[tuple[Job, Future[np.ndarray]]], per_call: Callable[[int, int, np.dtype], int],
-) -> Iterator[list[Done]]:
-    """The decoded images in their order, cut into runs of consecutive images of one shape and pixel type,
-    each at most `per_call(height, width, dtype)` long (1: one image at a time). A job whose image could not be
-    read is a run of its own, holding the error. Only neighbours are grouped, so no image waits for a
-    later one and the outputs appear in the input order."""
-    items = iter(loads)
-    waiting: Done | None = None
-    while (first := waiting or _next_done(items)) is not None:
-        waiting = None
-        run = [first]
-        image = first[1]
-        if isinstance(image, np.ndarray):
-            limit = per_call(image.shape[0], image.shape[1], image.dtype)
-            while len(run) < limit and (following := _next_done(items)) is not None:
-                other = following[1]
-                if not (isinstance(other, np.ndarray) and other.shape == image.shape and other.dtype == image.dtype):
-                    waiting = following
-                    break
-                run.append(following)
-        yield run
+def decoded(loads: Iterable[tuple[Job, Future[np.ndarray]]]) -> Iterator[Done]:
+    """Each job with its decoded image, or the error that decoding it raised (reported for that job alone)."""
+    for job, loaded in loads:
+        try:
+            yield job, loaded.result()
+        except Exception as error:  # noqa: BLE001 - reported for this job alone
+            yield job, error
 
 
-def _next_done(items: Iterator[tuple[Job, Future[np.ndarray]]]) -> Done | None:
-    try:
-        job, loaded = next(items)
-    except StopIteration:
-        return None
-    try:
-        return job, loaded.result()
-    except Exception as error:  # noqa: BLE001 - reported for this job alone
-        return job, error
+def image_of(done: Done) -> np.ndarray | None:
+    return done[1] if isinstance(done[1], np.ndarray) else None
 
 
 def upscale_run(upscaler: Upscaler, run: list[Done], settings: JobSettings, stop: StopRequest) -> list[Done]:

@@ -20,6 +20,7 @@ import av.error
 import numpy as np
 
 from esrgan.defaults import DEFAULT_MAX_PIXELS
+from esrgan.inference.pipeline import same_size_runs
 from esrgan.video.probe import VideoInfo, ffmpeg_reason, probe
 
 if TYPE_CHECKING:
@@ -129,33 +130,18 @@ def upscale_frames(
     """Each frame through the network (`Upscaler.upscale_array`), in order; skipped frames pass through.
     Where the `Upscaler` takes several frames of this size per call (a GPU; `--batch N`), that many go
     through the network together (`Upscaler.upscale_batch`: the same pixels), without tile progress."""
-    waiting: list[Frame] = []
-    per_call = 1
-
-    def upscaled() -> Iterator[Frame]:
-        if len(waiting) == 1:
-            images = [upscaler.upscale_array(waiting[0].image, outscale, on_tile, back_projection)]
-        else:
-            images = upscaler.upscale_batch([f.image for f in waiting], outscale, back_projection)
-        done = [Frame(f.index, f.pts, f.duration, f.time, image) for f, image in zip(waiting, images, strict=True)]
-        waiting.clear()
-        return iter(done)
-
-    for frame in frames:
-        if isinstance(frame, SkippedFrame):
-            if waiting:
-                yield from upscaled()
-            yield frame
+    for run in same_size_runs(frames, lambda frame: frame.image if isinstance(frame, Frame) else None,
+                              upscaler.images_per_call):
+        if isinstance(run[0], SkippedFrame):
+            yield run[0]
             continue
-        if waiting and frame.image.shape != waiting[0].image.shape:  # a stream may change size midway
-            yield from upscaled()
-        if not waiting:
-            per_call = upscaler.images_per_call(frame.image.shape[0], frame.image.shape[1], frame.image.dtype)
-        waiting.append(frame)
-        if len(waiting) >= per_call:
-            yield from upscaled()
-    if waiting:
-        yield from upscaled()
+        shown = [frame for frame in run if isinstance(frame, Frame)]
+        if len(shown) == 1:
+            images = [upscaler.upscale_array(shown[0].image, outscale, on_tile, back_projection)]
+        else:
+            images = upscaler.upscale_batch([frame.image for frame in shown], outscale, back_projection)
+        for frame, image in zip(shown, images, strict=True):
+            yield Frame(frame.index, frame.pts, frame.duration, frame.time, image)
 
 
 def upscaled_frames(
